@@ -1,0 +1,156 @@
+/*
+ * table.c — the kernel table: every kernel nnkit has, one row each, in a
+ * hand-written array. nk_kernel_select picks per node at plan time.
+ */
+#include "engine/kernels/kernels-impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REL nk_kernel_release_params
+
+const nk_kernel NK_KERNELS[] = {
+    /* Conv */
+    {.name = "conv2d_nchw_ref", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .priority = 0, .prepare = nk_conv_prepare,
+     .release = REL, .run = nk_conv2d_nchw_ref},
+    {.name = "conv2d_im2col_gemm", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 10, .prepare = nk_conv_gemm_prepare,
+     .release = REL, .run = nk_conv2d_im2col_gemm},
+    {.name = "conv2d_depthwise", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 20,
+     .supports = nk_conv_depthwise_supports, .prepare = nk_conv_prepare,
+     .release = REL, .run = nk_conv2d_depthwise},
+    /* Normalisation */
+    {.name = "batchnorm_ref", .op = NK_OP_BATCHNORM, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_batchnorm_prepare, .release = REL,
+     .run = nk_batchnorm_ref},
+    /* Activations */
+    {.name = "relu_ref", .op = NK_OP_RELU, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    {.name = "clip_ref", .op = NK_OP_CLIP, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    {.name = "leakyrelu_ref", .op = NK_OP_LEAKYRELU, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    {.name = "sigmoid_ref", .op = NK_OP_SIGMOID, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    {.name = "tanh_ref", .op = NK_OP_TANH, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    {.name = "hardsigmoid_ref", .op = NK_OP_HARDSIGMOID, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    {.name = "hardswish_ref", .op = NK_OP_HARDSWISH, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
+     .run = nk_unary_ref},
+    /* Element-wise binary */
+    {.name = "add_ref", .op = NK_OP_ADD, .dtype = NK_F32, .isa = NK_ISA_REF,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
+    {.name = "sub_ref", .op = NK_OP_SUB, .dtype = NK_F32, .isa = NK_ISA_REF,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
+    {.name = "mul_ref", .op = NK_OP_MUL, .dtype = NK_F32, .isa = NK_ISA_REF,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
+    {.name = "div_ref", .op = NK_OP_DIV, .dtype = NK_F32, .isa = NK_ISA_REF,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
+    /* Matrix products */
+    {.name = "matmul_ref", .op = NK_OP_MATMUL, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_matmul_prepare, .release = REL,
+     .run = nk_matmul_ref},
+    {.name = "matmul_blocked", .op = NK_OP_MATMUL, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 10, .prepare = nk_matmul_prepare,
+     .release = REL, .run = nk_matmul_blocked},
+    {.name = "gemm_ref", .op = NK_OP_GEMM, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_gemm_prepare, .release = REL,
+     .run = nk_gemm_ref},
+    {.name = "gemm_blocked", .op = NK_OP_GEMM, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 10, .prepare = nk_gemm_prepare,
+     .release = REL, .run = nk_gemm_blocked},
+    /* Pooling */
+    {.name = "maxpool_ref", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
+     .run = nk_maxpool_ref},
+    {.name = "avgpool_ref", .op = NK_OP_AVGPOOL, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
+     .run = nk_avgpool_ref},
+    {.name = "globalavgpool_ref", .op = NK_OP_GLOBALAVGPOOL,
+     .dtype = NK_F32, .isa = NK_ISA_REF, .run = nk_globalavgpool_ref},
+    /* Shape and data movement */
+    {.name = "flatten_copy", .op = NK_OP_FLATTEN, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "reshape_copy", .op = NK_OP_RESHAPE, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "identity_copy", .op = NK_OP_IDENTITY, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "transpose_ref", .op = NK_OP_TRANSPOSE, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_transpose_prepare, .release = REL,
+     .run = nk_transpose_ref},
+    {.name = "concat_ref", .op = NK_OP_CONCAT, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_concat_prepare, .release = REL,
+     .run = nk_concat_ref},
+    {.name = "pad_ref", .op = NK_OP_PAD, .dtype = NK_F32, .isa = NK_ISA_REF,
+     .prepare = nk_pad_prepare, .release = REL, .run = nk_pad_ref},
+    {.name = "softmax_ref", .op = NK_OP_SOFTMAX, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_softmax_prepare, .release = REL,
+     .run = nk_softmax_ref},
+    {.name = "dropout_ref", .op = NK_OP_DROPOUT, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_dropout_prepare, .release = REL,
+     .run = nk_dropout_ref},
+};
+
+const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
+
+_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] == 30,
+               "kernel table changed: update the count here");
+
+static bool isa_available(nk_isa isa, const nk_cpu *cpu)
+{
+    switch (isa) {
+    case NK_ISA_REF:
+    case NK_ISA_GENERIC:
+        return true;
+    case NK_ISA_AVX2:
+        return cpu->avx2 && cpu->fma;
+    case NK_ISA_AVX512:
+        return cpu->avx512f;
+    case NK_ISA_NEON:
+        return cpu->neon;
+    default:
+        return false;
+    }
+}
+
+const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
+                                  bool reference)
+{
+    const nk_kernel *best = NULL;
+    nk_dtype dt = NK_F32;
+    for (int i = 0; i < st->n_in; i++)
+        if (st->in[i]) {
+            dt = st->in[i]->dtype;
+            break;
+        }
+    for (int i = 0; i < NK_KERNEL_COUNT; i++) {
+        const nk_kernel *k = &NK_KERNELS[i];
+        if (k->op != st->node->op || k->dtype != dt)
+            continue;
+        if (reference && k->isa != NK_ISA_REF)
+            continue;
+        if (!isa_available(k->isa, cpu))
+            continue;
+        if (k->supports && !k->supports(st))
+            continue;
+        if (!best || k->priority > best->priority)
+            best = k;
+    }
+    return best;
+}
+
+void nk_kernel_release_params(nk_step *st)
+{
+    free(st->params);
+    st->params = NULL;
+}

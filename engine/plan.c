@@ -1,0 +1,341 @@
+/*
+ * plan.c — making a graph ready to run (nk_plan_create) and running it.
+ * Planning binds the batch, infers concrete shapes, picks one kernel per
+ * node from the kernel table, lets each kernel prepare (parse attributes,
+ * pack weights, size its scratch), and places every activation in one
+ * arena by liveness. nk_plan_run then only calls kernels: no allocation.
+ */
+#include "engine/plan.h"
+#include "engine/op.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+nk_status nk_plan_bind_shapes(nk_ctx *ctx, nk_graph *g, int64_t batch,
+                              nk_tensor *vals)
+{
+    uint8_t *produced = nk_calloc((size_t)g->n_tensors + 1, 1);
+    if (!produced)
+        return nk_fail(ctx, NK_NOMEM, "out of memory planning");
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int o = 0; o < g->nodes[i].n_out; o++)
+            produced[g->nodes[i].out[o]] = 1;
+    nk_status st = NK_OK;
+    for (int i = 0; i < g->n_tensors && !st; i++) {
+        vals[i] = *g->tensors[i];
+        if (produced[i])
+            continue;
+        for (int d = 0; d < vals[i].shape.rank; d++) {
+            if (vals[i].shape.d[d] >= 0)
+                continue;
+            if (d != 0) {
+                st = nk_fail(ctx, NK_UNSUPPORTED,
+                             "input '%s': dim %d ('%s') is symbolic; only "
+                             "the first (batch) dim may be", vals[i].name, d,
+                             vals[i].shape.sym[d] ? vals[i].shape.sym[d]
+                                                  : "?");
+                break;
+            }
+            vals[i].shape.d[d] = batch;
+            vals[i].shape.sym[d] = NULL;
+        }
+    }
+    nk_free(produced);
+    for (int i = 0; i < g->n_nodes && !st; i++)
+        st = nk_node_infer(ctx, &g->nodes[i], vals);
+    return st;
+}
+
+typedef struct live_block {
+    size_t off, size;
+    int last_use;
+} live_block;
+
+/* First-fit placement of tensors in the arena, by liveness. */
+static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
+                                   bool *in_arena)
+{
+    nk_graph *g = p->g;
+    int nt = g->n_tensors;
+    int *def = nk_malloc(sizeof(int) * (size_t)nt);
+    int *last = nk_malloc(sizeof(int) * (size_t)nt);
+    live_block *live = nk_malloc(sizeof(live_block) * (size_t)(nt + 1));
+    if (!def || !last || !live) {
+        nk_free(def);
+        nk_free(last);
+        nk_free(live);
+        return nk_fail(ctx, NK_NOMEM, "out of memory planning");
+    }
+    for (int i = 0; i < nt; i++) {
+        def[i] = -2; /* not in the arena */
+        last[i] = -1;
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        def[g->inputs[i]] = -1;
+    for (int s = 0; s < p->n_steps; s++) {
+        const nk_node *n = p->steps[s].node;
+        for (int o = 0; o < n->n_out; o++)
+            if (def[n->out[o]] == -2)
+                def[n->out[o]] = s;
+        for (int j = 0; j < n->n_in; j++)
+            if (n->in[j] >= 0)
+                last[n->in[j]] = s;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        last[g->outputs[i]] = p->n_steps;
+    for (int i = 0; i < nt; i++) {
+        if (p->vals[i].is_init)
+            def[i] = -2;
+        /* Training keeps every activation for the backward pass. */
+        if (def[i] != -2 && (p->training || last[i] < def[i]))
+            last[i] = p->n_steps;
+        in_arena[i] = def[i] != -2;
+    }
+    /* Place in order of definition (graph inputs first). */
+    int n_live = 0;
+    size_t top = 0;
+    for (int s = -1; s < p->n_steps; s++) {
+        /* Blocks whose last use is before step s are free again. */
+        int w = 0;
+        for (int k = 0; k < n_live; k++)
+            if (live[k].last_use >= s)
+                live[w++] = live[k];
+        n_live = w;
+        for (int i = 0; i < nt; i++) {
+            if (def[i] != s)
+                continue;
+            size_t need = p->vals[i].nbytes;
+            need = (need + 63) & ~(size_t)63;
+            if (need == 0)
+                need = 64;
+            /* live[] is kept sorted by offset: find the first gap. */
+            size_t off = 0;
+            int pos = 0;
+            for (; pos < n_live; pos++) {
+                if (live[pos].off >= off + need)
+                    break;
+                size_t end = live[pos].off + live[pos].size;
+                if (end > off)
+                    off = end;
+            }
+            memmove(&live[pos + 1], &live[pos],
+                    sizeof(live_block) * (size_t)(n_live - pos));
+            live[pos].off = off;
+            live[pos].size = need;
+            live[pos].last_use = last[i];
+            n_live++;
+            offs[i] = off;
+            if (off + need > top)
+                top = off + need;
+        }
+    }
+    p->arena_bytes = top;
+    nk_free(def);
+    nk_free(last);
+    nk_free(live);
+    return NK_OK;
+}
+
+static void step_task(void *arg, int ith, int nth)
+{
+    const nk_step *st = arg;
+    st->kernel->run(st, ith, nth);
+}
+
+void nk_plan_run_step(nk_plan *p, nk_step *st)
+{
+    nk_pool_run(p->pool, step_task, st);
+}
+
+nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
+                         nk_plan **out)
+{
+    nk_plan_opts o = {0};
+    if (opts)
+        o = *opts;
+    if (o.batch <= 0)
+        o.batch = 1;
+    const char *ref = getenv("NNKIT_REFERENCE");
+    if (ref && *ref && strcmp(ref, "0") != 0)
+        o.reference = 1;
+    nk_plan *p = nk_calloc(1, sizeof *p);
+    if (!p)
+        return nk_fail(ctx, NK_NOMEM, "out of memory planning");
+    p->g = g;
+    p->batch = o.batch;
+    p->training = o.training != 0;
+    p->reference = o.reference != 0;
+    p->threads = o.threads > 0 ? o.threads : nk_ctx_threads(ctx);
+    p->cpu = ctx->cpu;
+    nk_status st = NK_OK;
+    int nt = g->n_tensors;
+    size_t *offs = NULL;
+    bool *in_arena = NULL;
+
+    p->vals = nk_calloc((size_t)nt + 1, sizeof(nk_tensor));
+    p->val_ptrs = nk_calloc((size_t)nt + 1, sizeof(nk_tensor *));
+    p->steps = nk_calloc((size_t)g->n_nodes + 1, sizeof(nk_step));
+    offs = nk_calloc((size_t)nt + 1, sizeof(size_t));
+    in_arena = nk_calloc((size_t)nt + 1, sizeof(bool));
+    if (!p->vals || !p->val_ptrs || !p->steps || !offs || !in_arena) {
+        st = nk_fail(ctx, NK_NOMEM, "out of memory planning");
+        goto fail;
+    }
+    st = nk_graph_validate(ctx, g);
+    if (st)
+        goto fail;
+    st = nk_plan_bind_shapes(ctx, g, o.batch, p->vals);
+    if (st)
+        goto fail;
+    for (int i = 0; i < nt; i++) {
+        nk_tensor *v = &p->vals[i];
+        p->val_ptrs[i] = v;
+        if (v->is_init) {
+            if (!v->data && nk_shape_numel(&v->shape) != 0) {
+                st = nk_fail(ctx, NK_FORMAT, "initializer '%s' has no data",
+                             v->name);
+                goto fail;
+            }
+            continue;
+        }
+        size_t b = nk_tensor_bytes_for(v->dtype, &v->shape);
+        if (b == SIZE_MAX) {
+            char sb[128];
+            st = nk_fail(ctx, NK_SHAPE, "tensor '%s' %s is too large",
+                         v->name, nk_shape_str(&v->shape, sb, sizeof sb));
+            goto fail;
+        }
+        v->nbytes = b;
+        v->storage = NK_STORE_NONE;
+        v->data = NULL;
+    }
+
+    /* One kernel per node; kernels prepare and size their scratch. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nk_node *n = &g->nodes[i];
+        nk_step *s = &p->steps[p->n_steps];
+        s->node = n;
+        s->n_in = n->n_in;
+        s->n_out = n->n_out;
+        s->in = nk_calloc((size_t)n->n_in + 1, sizeof(nk_tensor *));
+        s->out = nk_calloc((size_t)n->n_out + 1, sizeof(nk_tensor *));
+        if (!s->in || !s->out) {
+            nk_free(s->in);
+            nk_free(s->out);
+            st = nk_fail(ctx, NK_NOMEM, "out of memory planning");
+            goto fail;
+        }
+        for (int j = 0; j < n->n_in; j++)
+            s->in[j] = n->in[j] >= 0 ? &p->vals[n->in[j]] : NULL;
+        for (int j = 0; j < n->n_out; j++)
+            s->out[j] = &p->vals[n->out[j]];
+        s->training = p->training;
+        s->cpu = &p->cpu;
+        p->n_steps++;
+        s->kernel = nk_kernel_select(s, &p->cpu, p->reference);
+        if (!s->kernel) {
+            st = nk_fail_node(ctx, NK_UNSUPPORTED, n,
+                              "no kernel for dtype %s%s",
+                              nk_dtype_name(s->in[0] ? s->in[0]->dtype
+                                                     : NK_F32),
+                              p->reference ? " (reference kernels only)" : "");
+            goto fail;
+        }
+        if (s->kernel->prepare) {
+            st = s->kernel->prepare(ctx, s);
+            if (st)
+                goto fail;
+        }
+        if (s->work_bytes > p->work_bytes)
+            p->work_bytes = s->work_bytes;
+    }
+
+    st = place_activations(ctx, p, offs, in_arena);
+    if (st)
+        goto fail;
+    p->arena = nk_malloc_aligned(p->arena_bytes ? p->arena_bytes : 64, 64);
+    p->work = nk_malloc_aligned(p->work_bytes ? p->work_bytes : 64, 64);
+    if (!p->arena || !p->work) {
+        st = nk_fail(ctx, NK_NOMEM,
+                     "out of memory: the plan needs %zu bytes of activations "
+                     "and %zu bytes of scratch", p->arena_bytes,
+                     p->work_bytes);
+        goto fail;
+    }
+    memset(p->arena, 0, p->arena_bytes);
+    for (int i = 0; i < nt; i++)
+        if (in_arena[i])
+            p->vals[i].data = p->arena + offs[i];
+    for (int s = 0; s < p->n_steps; s++)
+        p->steps[s].work = p->work;
+    st = nk_pool_new(ctx, p->threads, &p->pool);
+    if (st)
+        goto fail;
+    nk_free(offs);
+    nk_free(in_arena);
+    *out = p;
+    return NK_OK;
+fail:
+    nk_free(offs);
+    nk_free(in_arena);
+    nk_plan_free(p);
+    return st;
+}
+
+void nk_plan_free(nk_plan *p)
+{
+    if (!p)
+        return;
+    for (int s = 0; s < p->n_steps; s++) {
+        nk_step *st = &p->steps[s];
+        if (st->kernel && st->kernel->release)
+            st->kernel->release(st);
+        nk_free(st->in);
+        nk_free(st->out);
+    }
+    nk_pool_free(p->pool);
+    nk_free_aligned(p->arena);
+    nk_free_aligned(p->work);
+    nk_free(p->steps);
+    nk_free(p->vals);
+    nk_free(p->val_ptrs);
+    nk_free(p);
+}
+
+nk_status nk_plan_run(nk_ctx *ctx, nk_plan *p)
+{
+    (void)ctx;
+    for (int s = 0; s < p->n_steps; s++)
+        nk_pool_run(p->pool, step_task, &p->steps[s]);
+    return NK_OK;
+}
+
+int nk_plan_num_inputs(const nk_plan *p) { return p->g->n_inputs; }
+
+nk_tensor *nk_plan_input(nk_plan *p, int i)
+{
+    if (i < 0 || i >= p->g->n_inputs)
+        return NULL;
+    return &p->vals[p->g->inputs[i]];
+}
+
+int nk_plan_num_outputs(const nk_plan *p) { return p->g->n_outputs; }
+
+nk_tensor *nk_plan_output(nk_plan *p, int i)
+{
+    if (i < 0 || i >= p->g->n_outputs)
+        return NULL;
+    return &p->vals[p->g->outputs[i]];
+}
+
+size_t nk_plan_arena_bytes(const nk_plan *p) { return p->arena_bytes; }
+
+int nk_plan_num_steps(const nk_plan *p) { return p->n_steps; }
+
+const char *nk_plan_kernel_name(const nk_plan *p, int i)
+{
+    if (i < 0 || i >= p->n_steps || !p->steps[i].kernel)
+        return NULL;
+    return p->steps[i].kernel->name;
+}

@@ -1,0 +1,148 @@
+/*
+ * threadpool.c — the runtime's worker pool. One task at a time runs on all
+ * threads; workers spin for a short while after a task (kernels come in
+ * quick succession while a plan runs) and then sleep on a condition
+ * variable.
+ */
+#include "engine/threadpool.h"
+#include "engine/ctx.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+
+struct nk_pool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    nk_task_fn fn;
+    void *arg;
+    unsigned long gen;      /* bumped for every task (atomic reads) */
+    int remaining;          /* workers still busy with the task */
+    int stop;
+};
+
+typedef struct worker_arg {
+    nk_pool *p;
+    int ith;
+} worker_arg;
+
+#define NK_SPIN_ITERS 20000
+
+static void *worker(void *a)
+{
+    worker_arg wa = *(worker_arg *)a;
+    free(a);
+    nk_pool *p = wa.p;
+    unsigned long seen = 0;
+    for (;;) {
+        /* Spin first: the next task usually follows within microseconds. */
+        for (int i = 0; i < NK_SPIN_ITERS; i++) {
+            if (__atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != seen ||
+                __atomic_load_n(&p->stop, __ATOMIC_ACQUIRE))
+                break;
+            __asm__ volatile("" ::: "memory");
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        pthread_mutex_lock(&p->mu);
+        while (p->gen == seen && !p->stop)
+            pthread_cond_wait(&p->wake, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->gen;
+        nk_task_fn fn = p->fn;
+        void *arg = p->arg;
+        pthread_mutex_unlock(&p->mu);
+
+        fn(arg, wa.ith, p->n);
+
+        pthread_mutex_lock(&p->mu);
+        if (--p->remaining == 0)
+            pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+nk_status nk_pool_new(nk_ctx *ctx, int nthreads, nk_pool **out)
+{
+    if (nthreads < 1)
+        nthreads = 1;
+    nk_pool *p = nk_calloc(1, sizeof *p);
+    if (!p)
+        return nk_fail(ctx, NK_NOMEM, "out of memory creating threads");
+    p->n = nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (nthreads > 1) {
+        p->threads = nk_calloc((size_t)nthreads, sizeof(pthread_t));
+        if (!p->threads) {
+            nk_pool_free(p);
+            return nk_fail(ctx, NK_NOMEM, "out of memory creating threads");
+        }
+        for (int i = 1; i < nthreads; i++) {
+            worker_arg *wa = malloc(sizeof *wa);
+            if (wa) {
+                wa->p = p;
+                wa->ith = i;
+            }
+            if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
+                free(wa);
+                p->n = i; /* only the started ones are joined */
+                nk_pool_free(p);
+                return nk_fail(ctx, NK_NOMEM,
+                               "cannot start worker thread %d of %d", i,
+                               nthreads);
+            }
+        }
+    }
+    *out = p;
+    return NK_OK;
+}
+
+void nk_pool_free(nk_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    if (p->threads)
+        for (int i = 1; i < p->n; i++)
+            pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    nk_free(p->threads);
+    nk_free(p);
+}
+
+int nk_pool_size(const nk_pool *p) { return p ? p->n : 1; }
+
+void nk_pool_run(nk_pool *p, nk_task_fn fn, void *arg)
+{
+    if (!p || p->n == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->remaining = p->n - 1;
+    __atomic_add_fetch(&p->gen, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+
+    fn(arg, 0, p->n);
+
+    pthread_mutex_lock(&p->mu);
+    while (p->remaining > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}

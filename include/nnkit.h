@@ -1,0 +1,392 @@
+/*
+ * nnkit.h — the public API of libnnkit, and the whole of it.
+ *
+ * If a function or type is not declared here it is not published: the CLI
+ * (cli/) uses nothing else, and neither should any other program.
+ *
+ * Conventions
+ *  - Every fallible call returns nk_status (NK_OK = 0, negative on error)
+ *    and leaves a human-readable message in the context: nk_errmsg(ctx).
+ *  - Constructors return their object through an out-parameter; every
+ *    nk_*_free(NULL) is a no-op.
+ *  - A context is used by one thread at a time. Distinct contexts and the
+ *    objects created through them may be used from distinct threads.
+ */
+#ifndef NNKIT_H
+#define NNKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNKIT_VERSION_MAJOR 0
+#define NNKIT_VERSION_MINOR 1
+#define NNKIT_VERSION_PATCH 0
+#define NNKIT_VERSION "0.1.0"
+
+#if defined(__GNUC__) && !defined(NK_STATIC_DEFINE)
+#define NK_API __attribute__((visibility("default")))
+#else
+#define NK_API
+#endif
+
+/* ---------------------------------------------------------------------
+ * Status codes and context
+ * ------------------------------------------------------------------- */
+
+typedef enum nk_status {
+    NK_OK = 0,
+    NK_NOMEM = -1,       /* an allocation failed */
+    NK_IO = -2,          /* a file could not be read or written */
+    NK_FORMAT = -3,      /* a file is malformed */
+    NK_UNSUPPORTED = -4, /* valid input that nnkit does not handle */
+    NK_INVALID_ARG = -5, /* the caller passed something wrong */
+    NK_SHAPE = -6,       /* shapes do not fit together */
+    NK_NET = -7,         /* a network transfer failed */
+    NK_CHECKSUM = -8,    /* a hash did not match */
+    NK_NOT_FOUND = -9,   /* a named thing does not exist */
+    NK_INTERNAL = -10,   /* a bug in nnkit */
+    NK_STATUS_COUNT = 11
+} nk_status;
+
+typedef struct nk_ctx nk_ctx;
+
+/*
+ * nk_ctx_new — create a context: the error-message buffer, the thread
+ * count and the CPU features chosen for kernels. The caller owns *out and
+ * frees it with nk_ctx_free. Fails only with NK_NOMEM.
+ */
+NK_API nk_status nk_ctx_new(nk_ctx **out);
+NK_API void nk_ctx_free(nk_ctx *ctx);
+
+/* The message of the last failure in ctx ("" if none). Valid until the
+ * next call that uses ctx. */
+NK_API const char *nk_errmsg(const nk_ctx *ctx);
+
+/* A short name for a status code ("NK_FORMAT"). Static storage. */
+NK_API const char *nk_status_name(nk_status st);
+
+/* Number of threads used by plans created after this call; 0 = number of
+ * online CPUs (the default). */
+NK_API void nk_ctx_set_threads(nk_ctx *ctx, int n);
+NK_API int nk_ctx_threads(const nk_ctx *ctx);
+
+/* The library version string ("0.1.0"). Static storage. */
+NK_API const char *nk_version(void);
+
+/* ---------------------------------------------------------------------
+ * Data types
+ * ------------------------------------------------------------------- */
+
+typedef enum nk_dtype {
+    NK_F32 = 0,
+    NK_F16,
+    NK_BF16,
+    NK_I8,
+    NK_U8,
+    NK_I32,
+    NK_I64,
+    NK_BOOL,
+    NK_DTYPE_COUNT
+} nk_dtype;
+
+/* "f32", "f16", ... Static storage; "?" for an invalid value. */
+NK_API const char *nk_dtype_name(nk_dtype dt);
+/* Size of one element in bytes; 0 for an invalid value. */
+NK_API size_t nk_dtype_size(nk_dtype dt);
+
+#define NK_MAX_RANK 8
+
+/* ---------------------------------------------------------------------
+ * Tensors (values exchanged with the library)
+ * ------------------------------------------------------------------- */
+
+typedef struct nk_tensor nk_tensor;
+
+/*
+ * nk_tensor_new — a zero-filled tensor of the given dtype and shape. The
+ * caller owns *out (nk_tensor_free). NK_INVALID_ARG for a bad rank or a
+ * negative dim, NK_NOMEM when the data cannot be allocated.
+ */
+NK_API nk_status nk_tensor_new(nk_ctx *ctx, nk_dtype dt, int rank,
+                               const int64_t *dims, nk_tensor **out);
+NK_API void nk_tensor_free(nk_tensor *t);
+
+NK_API const char *nk_tensor_name(const nk_tensor *t);
+NK_API nk_dtype nk_tensor_dtype(const nk_tensor *t);
+NK_API int nk_tensor_rank(const nk_tensor *t);
+/* Size of dim i; -1 when the dim is symbolic (only in graph I/O info). */
+NK_API int64_t nk_tensor_dim(const nk_tensor *t, int i);
+/* Name of a symbolic dim ("batch"), or NULL when dim i is static. */
+NK_API const char *nk_tensor_dim_name(const nk_tensor *t, int i);
+NK_API int64_t nk_tensor_numel(const nk_tensor *t);
+NK_API size_t nk_tensor_nbytes(const nk_tensor *t);
+/* The element data (row-major), or NULL for a tensor without data. */
+NK_API void *nk_tensor_data(const nk_tensor *t);
+
+/*
+ * nk_npy_load / nk_npy_save — NumPy .npy files (format 1.0-3.0, C order,
+ * little-endian f32 f16 i8 u8 i32 i64 bool). Load: the caller owns *out.
+ * Save writes PATH.tmp, syncs and renames, so no partial file is left.
+ */
+NK_API nk_status nk_npy_load(nk_ctx *ctx, const char *path, nk_tensor **out);
+NK_API nk_status nk_npy_save(nk_ctx *ctx, const nk_tensor *t,
+                             const char *path);
+
+/* ---------------------------------------------------------------------
+ * Models (graphs)
+ * ------------------------------------------------------------------- */
+
+typedef struct nk_graph nk_graph;
+
+typedef enum nk_format {
+    NK_FORMAT_AUTO = 0, /* by content, then by extension */
+    NK_FORMAT_NNK,
+    NK_FORMAT_ONNX,
+    NK_FORMAT_TFLITE,
+    NK_FORMAT_PTH, /* read only: a state dict, not a graph */
+    NK_FORMAT_COUNT
+} nk_format;
+
+NK_API const char *nk_format_name(nk_format f);
+/* The format a path names by its extension; NK_FORMAT_AUTO if unknown. */
+NK_API nk_format nk_format_from_path(const char *path);
+
+/*
+ * nk_model_load — read a model file. The format is found from the file's
+ * content (the extension is only a hint). Weights of .nnk files are
+ * borrowed from a read-only mmap that lives as long as the graph. Shapes
+ * are inferred and the graph is validated; errors name the file and the
+ * node, tensor or field at fault. The caller owns *out (nk_graph_free).
+ */
+NK_API nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out);
+
+/*
+ * nk_model_save — write a graph. fmt NK_FORMAT_AUTO picks the format from
+ * the path's extension. The file is written to PATH.tmp, synced and
+ * renamed: on error no file (and no partial file) is left at path.
+ */
+NK_API nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g,
+                               const char *path, nk_format fmt);
+
+NK_API void nk_graph_free(nk_graph *g);
+
+/* Graph inputs and outputs. The returned tensors describe name, dtype and
+ * shape (symbolic dims report -1); they carry no data and are owned by the
+ * graph. */
+NK_API int nk_graph_num_inputs(const nk_graph *g);
+NK_API const nk_tensor *nk_graph_input(const nk_graph *g, int i);
+NK_API int nk_graph_num_outputs(const nk_graph *g);
+NK_API const nk_tensor *nk_graph_output(const nk_graph *g, int i);
+
+/* Total number of elements in the graph's trainable parameters (float
+ * initializers) and of all initializers. */
+NK_API int64_t nk_graph_param_count(const nk_graph *g);
+
+/* One row of a layer summary: a node, its op and its parameters. */
+typedef struct nk_node_info {
+    const char *name;    /* node name (may be "") */
+    const char *op_type; /* ONNX op type, e.g. "Conv" */
+    const char *fused;   /* fused activation name, or NULL */
+    const nk_tensor *output; /* first output: name, dtype, shape */
+    int64_t params;      /* elements in initializer inputs */
+} nk_node_info;
+
+NK_API int nk_graph_num_nodes(const nk_graph *g);
+/* Fills *info for node i; pointers stay valid while g is unchanged. */
+NK_API nk_status nk_graph_node_info(const nk_graph *g, int i,
+                                    nk_node_info *info);
+
+/* ---------------------------------------------------------------------
+ * Metadata: labels, preprocessing, provenance
+ * ------------------------------------------------------------------- */
+
+typedef enum nk_resize_mode {
+    NK_RESIZE_BILINEAR = 0,
+    NK_RESIZE_NEAREST,
+    NK_RESIZE_COUNT
+} nk_resize_mode;
+
+/* How an image becomes the model's input tensor. */
+typedef struct nk_preproc {
+    int valid;        /* 0: the model carries no preprocessing */
+    int resize;       /* shorter side resized to this (0 = none) */
+    int crop_h, crop_w; /* center crop = input size */
+    nk_resize_mode resize_mode;
+    float scale;      /* pixel values are multiplied by this (1/255) */
+    float mean[4], std[4]; /* per channel, applied after scale */
+    int channels;     /* 1 (gray) or 3 */
+    int bgr;          /* channel order BGR instead of RGB */
+    int nhwc;         /* input layout NHWC instead of NCHW */
+} nk_preproc;
+
+/* The model's preprocessing (zeroed, valid = 0, if absent). */
+NK_API nk_preproc nk_graph_preproc(const nk_graph *g);
+NK_API void nk_graph_set_preproc(nk_graph *g, const nk_preproc *p);
+
+/* Class labels: count and the i-th name (NULL when out of range). */
+NK_API int nk_graph_num_labels(const nk_graph *g);
+NK_API const char *nk_graph_label(const nk_graph *g, int i);
+/* Replace the labels with a copy of names[0..n). */
+NK_API nk_status nk_graph_set_labels(nk_ctx *ctx, nk_graph *g, int n,
+                                     const char *const *names);
+
+/* Free-form string metadata (provenance: "source", "sha256",
+ * "converter", "arch", ...). Get returns NULL when absent. */
+NK_API const char *nk_graph_meta_get(const nk_graph *g, const char *key);
+NK_API nk_status nk_graph_meta_set(nk_ctx *ctx, nk_graph *g, const char *key,
+                                   const char *value);
+NK_API int nk_graph_meta_count(const nk_graph *g);
+/* The i-th key/value pair; NK_NOT_FOUND when out of range. */
+NK_API nk_status nk_graph_meta_at(const nk_graph *g, int i, const char **key,
+                                  const char **value);
+
+/* ---------------------------------------------------------------------
+ * Model zoo
+ * ------------------------------------------------------------------- */
+
+typedef struct nk_zoo_opts {
+    int classes;        /* number of output classes; 0 = the default */
+    float width_mult;   /* MobileNet width multiplier; 0 = 1.0 */
+    uint64_t seed;      /* seed of the parameter initialisation */
+} nk_zoo_opts;
+
+/* Number of architectures and their names ("resnet18") and one-line
+ * descriptions. Static storage; NULL when out of range. */
+NK_API int nk_zoo_count(void);
+NK_API const char *nk_zoo_name(int i);
+NK_API const char *nk_zoo_description(int i);
+NK_API int nk_zoo_default_classes(int i);
+
+/*
+ * nk_zoo_create — build architecture `arch` with parameters initialised
+ * as torchvision initialises them (seeded), torchvision state_dict names,
+ * ImageNet labels (when classes == 1000) and preprocessing metadata.
+ * NK_NOT_FOUND for an unknown name. The caller owns *out.
+ */
+NK_API nk_status nk_zoo_create(nk_ctx *ctx, const char *arch,
+                               const nk_zoo_opts *opts, nk_graph **out);
+
+/* ---------------------------------------------------------------------
+ * PyTorch weights
+ * ------------------------------------------------------------------- */
+
+/* What loading a state dict found, like torch's load_state_dict. */
+typedef struct nk_load_report {
+    int n_loaded;
+    int n_missing;    /* parameters of the graph absent from the file */
+    int n_unexpected; /* keys of the file absent from the graph */
+    int n_mismatched; /* present in both, with different shapes */
+    char *text;       /* human-readable listing; owned by the report */
+} nk_load_report;
+
+/*
+ * nk_graph_load_pth — read a torch.save checkpoint (zip format; a state
+ * dict directly or under "state_dict"/"model") with a restricted unpickler
+ * that never runs code, and copy its tensors into g's initializers of the
+ * same name. With strict != 0 any missing, unexpected or mis-shaped key is
+ * an error (NK_FORMAT) whose message lists them. report may be NULL; if
+ * given, free it with nk_load_report_clear.
+ */
+NK_API nk_status nk_graph_load_pth(nk_ctx *ctx, nk_graph *g, const char *path,
+                                   int strict, nk_load_report *report);
+NK_API void nk_load_report_clear(nk_load_report *r);
+
+/* ---------------------------------------------------------------------
+ * Running: plans
+ * ------------------------------------------------------------------- */
+
+typedef struct nk_plan nk_plan;
+
+typedef struct nk_plan_opts {
+    int64_t batch;   /* value of symbolic batch dims; 0 = 1 */
+    int threads;     /* 0 = the context's setting */
+    int training;    /* 1: train mode (BatchNorm batch stats, Dropout) */
+    int reference;   /* 1: reference kernels only (also NNKIT_REFERENCE=1) */
+} nk_plan_opts;
+
+/*
+ * nk_plan_create — bind symbolic dims, infer concrete shapes, pick a kernel
+ * per node, assign every activation an offset in one arena (by liveness)
+ * and allocate it. The plan borrows g (keep g alive and unchanged while
+ * the plan exists). Running it allocates nothing. opts may be NULL.
+ */
+NK_API nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g,
+                                const nk_plan_opts *opts, nk_plan **out);
+NK_API void nk_plan_free(nk_plan *p);
+
+/* The plan's input / output tensors, with concrete shapes and data in the
+ * plan's arena. Write inputs before nk_plan_run; read outputs after. The
+ * pointers are owned by the plan. */
+NK_API int nk_plan_num_inputs(const nk_plan *p);
+NK_API nk_tensor *nk_plan_input(nk_plan *p, int i);
+NK_API int nk_plan_num_outputs(const nk_plan *p);
+NK_API nk_tensor *nk_plan_output(nk_plan *p, int i);
+
+/* Execute the plan once. */
+NK_API nk_status nk_plan_run(nk_ctx *ctx, nk_plan *p);
+
+/* Bytes of the activation arena, and the number of nodes executed. */
+NK_API size_t nk_plan_arena_bytes(const nk_plan *p);
+
+/* Which kernel the plan chose for node i ("conv2d_im2col_gemm"). */
+NK_API const char *nk_plan_kernel_name(const nk_plan *p, int i);
+NK_API int nk_plan_num_steps(const nk_plan *p);
+
+/* ---------------------------------------------------------------------
+ * Graph passes
+ * ------------------------------------------------------------------- */
+
+typedef enum nk_pass {
+    NK_PASS_PRUNE = 0,     /* drop nodes no output depends on */
+    NK_PASS_FOLD_CONSTANTS,/* evaluate nodes whose inputs are constant */
+    NK_PASS_FOLD_BATCHNORM,/* fold inference BatchNorm into Conv/Gemm */
+    NK_PASS_FUSE_ACTIVATIONS, /* Conv/Gemm + Relu/Clip/... into one node */
+    NK_PASS_REMOVE_IDENTITY,  /* drop Identity and inference Dropout */
+    NK_PASS_COUNT
+} nk_pass;
+
+NK_API const char *nk_pass_name(nk_pass p);
+/* Apply one pass in place. Outputs of the graph are unchanged. */
+NK_API nk_status nk_graph_apply_pass(nk_ctx *ctx, nk_graph *g, nk_pass p);
+/* Apply the standard inference pipeline (all of the above, in order). */
+NK_API nk_status nk_graph_optimize(nk_ctx *ctx, nk_graph *g);
+
+/* ---------------------------------------------------------------------
+ * Images
+ * ------------------------------------------------------------------- */
+
+typedef struct nk_image nk_image;
+
+/*
+ * nk_image_load — decode a JPEG or PNG file (chosen by content) to 8-bit
+ * RGB (grayscale and RGBA are converted; channels = 3) or, with
+ * want_channels == 1, to grayscale. NK_IO / NK_FORMAT name the file.
+ * The caller owns *out.
+ */
+NK_API nk_status nk_image_load(nk_ctx *ctx, const char *path,
+                               int want_channels, nk_image **out);
+NK_API void nk_image_free(nk_image *img);
+NK_API int nk_image_width(const nk_image *img);
+NK_API int nk_image_height(const nk_image *img);
+NK_API int nk_image_channels(const nk_image *img);
+NK_API const uint8_t *nk_image_pixels(const nk_image *img);
+
+/*
+ * nk_image_to_input — apply preprocessing p (resize shorter side, center
+ * crop, scale, mean/std, layout) and write one image into batch slot
+ * `index` of input tensor t (f32, rank 4). NK_SHAPE if t's size does not
+ * match p's crop.
+ */
+NK_API nk_status nk_image_to_input(nk_ctx *ctx, const nk_image *img,
+                                   const nk_preproc *p, nk_tensor *t,
+                                   int64_t index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NNKIT_H */
