@@ -2,6 +2,7 @@
  * arena.c — bump allocator for graph-lifetime data.
  */
 #include "engine/arena.h"
+#include "engine/ctx.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ void *nk_arena_alloc(nk_arena *a, size_t n)
         size_t sz = n > NK_ARENA_BLOCK ? n : NK_ARENA_BLOCK;
         if (sz > SIZE_MAX - sizeof *b)
             return NULL;
-        b = malloc(sizeof *b + sz);
+        b = nk_malloc(sizeof *b + sz);
         if (!b)
             return NULL;
         b->size = sz;
@@ -71,7 +72,7 @@ void nk_arena_release(nk_arena *a)
     nk_arena_block *b = a->head;
     while (b) {
         nk_arena_block *n = b->next;
-        free(b);
+        nk_free(b);
         b = n;
     }
     a->head = NULL;

@@ -130,6 +130,13 @@ static int alloc_should_fail(void)
            alloc_fail_at;
 }
 
+void nk_alloc_fail_at(long n)
+{
+    alloc_init = 1;
+    __atomic_store_n(&alloc_count, 0, __ATOMIC_RELAXED);
+    alloc_fail_at = n > 0 ? n : -1;
+}
+
 void *nk_malloc(size_t n)
 {
     if (alloc_should_fail())

@@ -62,6 +62,8 @@ _Noreturn void nk_assert_fail(const char *expr, const char *file, int line);
 /* Allocation wrappers; NNKIT_FAIL_ALLOC=N (tests) makes the N-th call
  * fail, so out-of-memory paths can be exercised. */
 void *nk_malloc(size_t n);
+/* Tests: make the n-th allocation from now fail (n <= 0: never). */
+void nk_alloc_fail_at(long n);
 void *nk_calloc(size_t n, size_t size);
 void *nk_realloc(void *p, size_t n);
 void nk_free(void *p);

@@ -784,7 +784,7 @@ static nk_status clone_tensor(nk_ctx *ctx, nk_graph *dst, const nk_tensor *t,
 
 nk_status nk_graph_clone(nk_ctx *ctx, const nk_graph *g, nk_graph **out)
 {
-    nk_graph *c;
+    nk_graph *c = NULL;
     nk_status st = nk_graph_new(ctx, &c);
     if (st)
         return st;

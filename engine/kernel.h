@@ -34,6 +34,7 @@ typedef struct nk_step {
     void *work;          /* scratch: work_bytes, shared between steps */
     size_t work_bytes;   /* set by prepare; the plan sizes the scratch */
     bool training;
+    int nth;             /* threads the plan runs steps with (>= 1) */
     const nk_cpu *cpu;
 } nk_step;
 

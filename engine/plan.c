@@ -231,6 +231,7 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
         for (int j = 0; j < n->n_out; j++)
             s->out[j] = &p->vals[n->out[j]];
         s->training = p->training;
+        s->nth = p->threads;
         s->cpu = &p->cpu;
         p->n_steps++;
         s->kernel = nk_kernel_select(s, &p->cpu, p->reference);

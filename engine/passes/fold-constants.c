@@ -50,6 +50,7 @@ static nk_status eval_node(nk_ctx *ctx, nk_graph *g, nk_node *n)
     st.in = in;
     st.out = out;
     st.cpu = &ctx->cpu;
+    st.nth = 1;
     for (int j = 0; j < n->n_in; j++)
         in[j] = n->in[j] >= 0 ? g->tensors[n->in[j]] : NULL;
     for (int o = 0; o < n->n_out; o++) {
