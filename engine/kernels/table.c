@@ -151,6 +151,6 @@ const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
 
 void nk_kernel_release_params(nk_step *st)
 {
-    free(st->params);
+    nk_free(st->params);
     st->params = NULL;
 }
