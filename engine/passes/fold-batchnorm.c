@@ -28,17 +28,17 @@ static nk_status fold_one(nk_ctx *ctx, nk_graph *g, nk_node *conv,
         !const_f32(var, m) || (b && !const_f32(b, m)))
         return NK_OK; /* not foldable; leave as is */
     float eps = nk_node_float(bn, "epsilon", 1e-5f);
-    char name[512];
+    char base[512], name[512];
     int wi, bi;
     nk_status st;
     nk_shape ws = w->shape;
-    snprintf(name, sizeof name, "%s.folded_weight", conv->name);
-    if ((st = nk_graph_unique_name(ctx, g, name, name, sizeof name)) ||
+    snprintf(base, sizeof base, "%s.folded_weight", conv->name);
+    if ((st = nk_graph_unique_name(ctx, g, base, name, sizeof name)) ||
         (st = nk_graph_add_init(ctx, g, name, NK_F32, &ws, &wi)))
         return st;
     nk_shape bs = nk_shape_make(1, &m);
-    snprintf(name, sizeof name, "%s.folded_bias", conv->name);
-    if ((st = nk_graph_unique_name(ctx, g, name, name, sizeof name)) ||
+    snprintf(base, sizeof base, "%s.folded_bias", conv->name);
+    if ((st = nk_graph_unique_name(ctx, g, base, name, sizeof name)) ||
         (st = nk_graph_add_init(ctx, g, name, NK_F32, &bs, &bi)))
         return st;
     /* add_init may have grown g->tensors: fetch pointers again. */

@@ -20,7 +20,8 @@ int nk_tensor_use_count(const nk_graph *g, int t);
 bool nk_tensor_is_graph_output(const nk_graph *g, int t);
 /* Index of the node producing tensor t, or -1. */
 int nk_tensor_producer(const nk_graph *g, int t);
-/* A tensor name not yet in g: "<base>" or "<base>_1", "<base>_2", ... */
+/* A tensor name not yet in g: "<base>" or "<base>_1", "<base>_2", ...
+ * buf must not overlap base. */
 nk_status nk_graph_unique_name(nk_ctx *ctx, const nk_graph *g,
                                const char *base, char *buf, size_t n);
 

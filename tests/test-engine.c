@@ -1,0 +1,393 @@
+/*
+ * test-engine.c — the IR, shape inference, validation, the planner (arena
+ * reuse, batch binding, no allocation while running) and every pass
+ * (outputs unchanged on hand-made graphs and zoo models).
+ */
+#include "harness.h"
+
+#include "engine/ir.h"
+#include "engine/op.h"
+#include "engine/plan.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- allocation counting (linked with --wrap=malloc etc.) ---------------- */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t s);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+static long n_allocs;
+void *__wrap_malloc(size_t n) { n_allocs++; return __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t s) { n_allocs++; return __real_calloc(n, s); }
+void *__wrap_realloc(void *p, size_t n) { n_allocs++; return __real_realloc(p, n); }
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+    n_allocs++;
+    return __real_posix_memalign(p, a, n);
+}
+
+static nk_ctx *ctx;
+
+static int add_t(nk_graph *g, const char *name, int rank, const int64_t *d)
+{
+    nk_shape s = nk_shape_make(rank, d);
+    int i = -1;
+    CHECK_OK(ctx, nk_graph_add_tensor(ctx, g, name, NK_F32, &s, &i));
+    return i;
+}
+
+static int add_w(nk_graph *g, const char *name, int rank, const int64_t *d,
+                 nk_rng *r, float scale)
+{
+    nk_shape s = nk_shape_make(rank, d);
+    int i = -1;
+    CHECK_OK(ctx, nk_graph_add_init(ctx, g, name, NK_F32, &s, &i));
+    float *p = g->tensors[i]->data;
+    for (int64_t k = 0; k < nk_shape_numel(&s); k++)
+        p[k] = nk_rng_normal(r) * scale;
+    g->tensors[i]->trainable = true;
+    return i;
+}
+
+/* x[N,3,8,8] -> Conv(4,3x3,pad1) -> BN -> Relu -> Dropout -> Add(const
+ * folded subgraph) -> Sigmoid -> Identity -> y, plus a dead branch */
+static nk_graph *small_graph(void)
+{
+    nk_graph *g;
+    if (nk_graph_new(ctx, &g))
+        return NULL;
+    nk_rng r;
+    nk_rng_seed(&r, 7);
+    int64_t xd[] = {-1, 3, 8, 8}, wd[] = {4, 3, 3, 3}, cd[] = {4};
+    int64_t hd[] = {-1, 4, 8, 8}, one[] = {1, 4, 1, 1}, xd2[] = {-1, 3, 8, 8};
+    nk_shape xs = nk_shape_make(4, xd);
+    xs.sym[0] = "batch";
+    int x;
+    CHECK_OK(ctx, nk_graph_add_tensor(ctx, g, "x", NK_F32, &xs, &x));
+    int w = add_w(g, "conv.weight", 4, wd, &r, 0.3f);
+    int b = add_w(g, "conv.bias", 1, cd, &r, 0.1f);
+    int gm = add_w(g, "bn.weight", 1, cd, &r, 0.5f);
+    int bt = add_w(g, "bn.bias", 1, cd, &r, 0.5f);
+    int mu = add_w(g, "bn.running_mean", 1, cd, &r, 0.5f);
+    int var = add_w(g, "bn.running_var", 1, cd, &r, 0.1f);
+    float *v = g->tensors[var]->data;
+    for (int k = 0; k < 4; k++)
+        v[k] = 0.5f + fabsf(v[k]);
+    int c1 = add_w(g, "c1", 4, one, &r, 1.0f);
+    int c2 = add_w(g, "c2", 4, one, &r, 1.0f);
+    int h1 = add_t(g, "h1", 4, hd), h2 = add_t(g, "h2", 4, hd),
+        h3 = add_t(g, "h3", 4, hd), h4 = add_t(g, "h4", 4, hd),
+        cs = add_t(g, "csum", 4, one), h5 = add_t(g, "h5", 4, hd),
+        h6 = add_t(g, "h6", 4, hd), y = add_t(g, "y", 4, hd);
+    nk_node *n;
+    int in3[] = {x, w, b};
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_CONV, "conv", 3, in3, 1, &h1, &n));
+    int64_t k3[] = {3, 3}, p1[] = {1, 1, 1, 1};
+    CHECK_OK(ctx, nk_node_set_ints(ctx, g, n, "kernel_shape", 2, k3));
+    CHECK_OK(ctx, nk_node_set_ints(ctx, g, n, "pads", 4, p1));
+    int in5[] = {h1, gm, bt, mu, var};
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_BATCHNORM, "bn", 5, in5, 1, &h2, &n));
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_RELU, "relu", 1, &h2, 1, &h3, &n));
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_DROPOUT, "drop", 1, &h3, 1, &h4, &n));
+    int cin[] = {c1, c2};
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_ADD, "const_add", 2, cin, 1, &cs, &n));
+    int ain[] = {h4, cs};
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_ADD, "add", 2, ain, 1, &h5, &n));
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_SIGMOID, "sig", 1, &h5, 1, &h6, &n));
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_IDENTITY, "id", 1, &h6, 1, &y, &n));
+    /* a dead branch */
+    int d = add_t(g, "dead", 4, xd2);
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_SIGMOID, "unused", 1, &x, 1, &d, &n));
+    CHECK_OK(ctx, nk_graph_set_inputs(ctx, g, 1, &x));
+    CHECK_OK(ctx, nk_graph_set_outputs(ctx, g, 1, &y));
+    return g;
+}
+
+static void fill_inputs(nk_plan *p, uint64_t seed)
+{
+    nk_rng r;
+    nk_rng_seed(&r, seed);
+    for (int i = 0; i < nk_plan_num_inputs(p); i++) {
+        nk_tensor *t = nk_plan_input(p, i);
+        float *d = nk_tensor_data(t);
+        for (int64_t k = 0; k < nk_tensor_numel(t); k++)
+            d[k] = nk_rng_normal(&r);
+    }
+}
+
+/* Run g at batch b; returns a malloc'd copy of output 0 (n elements). */
+static float *run_graph(nk_graph *g, int64_t b, int reference, int64_t *n)
+{
+    nk_plan *p = NULL;
+    nk_plan_opts o = {.batch = b, .reference = reference};
+    nk_status st = nk_plan_create(ctx, g, &o, &p);
+    if (st) {
+        nk_t_fail(__FILE__, __LINE__, "plan: %s", nk_errmsg(ctx));
+        return NULL;
+    }
+    fill_inputs(p, 1234);
+    CHECK_OK(ctx, nk_plan_run(ctx, p));
+    nk_tensor *out = nk_plan_output(p, 0);
+    *n = nk_tensor_numel(out);
+    float *c = malloc(sizeof(float) * (size_t)*n);
+    memcpy(c, nk_tensor_data(out), sizeof(float) * (size_t)*n);
+    nk_plan_free(p);
+    return c;
+}
+
+static double max_rel_diff(const float *a, const float *b, int64_t n)
+{
+    double mx = 0, ref = 1e-6;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > mx)
+            mx = d;
+        if (fabs(b[i]) > ref)
+            ref = fabs(b[i]);
+    }
+    return mx / (ref > 1 ? ref : 1);
+}
+
+static void test_infer_symbolic(void)
+{
+    nk_graph *g = small_graph();
+    REQUIRE(g);
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    const nk_tensor *y = nk_graph_output(g, 0);
+    CHECK(nk_tensor_rank(y) == 4);
+    CHECK(nk_tensor_dim(y, 0) == -1);
+    CHECK(nk_tensor_dim_name(y, 0) && strcmp(nk_tensor_dim_name(y, 0), "batch") == 0);
+    CHECK(nk_tensor_dim(y, 1) == 4 && nk_tensor_dim(y, 3) == 8);
+    nk_graph_free(g);
+}
+
+static void test_infer_errors(void)
+{
+    nk_graph *g = small_graph();
+    REQUIRE(g);
+    /* Wrong weight channel count: error names the node and both values. */
+    int w = nk_graph_find_tensor(g, "conv.weight");
+    g->tensors[w]->shape.d[1] = 5;
+    nk_status st = nk_graph_infer(ctx, g);
+    CHECK(st == NK_SHAPE || st == NK_FORMAT);
+    CHECKF(strstr(nk_errmsg(ctx), "conv") != NULL, "msg: %s", nk_errmsg(ctx));
+    g->tensors[w]->shape.d[1] = 3;
+    /* A cycle: conv reads the relu output. */
+    int h3 = nk_graph_find_tensor(g, "h3");
+    int old = g->nodes[0].in[0];
+    g->nodes[0].in[0] = h3;
+    st = nk_graph_validate(ctx, g);
+    CHECK(st == NK_FORMAT);
+    CHECKF(strstr(nk_errmsg(ctx), "later node") != NULL, "msg: %s", nk_errmsg(ctx));
+    g->nodes[0].in[0] = old;
+    /* A dangling input name. */
+    int dang = add_t(g, "nowhere", 1, (int64_t[]){4});
+    g->nodes[1].in[1] = dang;
+    st = nk_graph_validate(ctx, g);
+    CHECK(st == NK_FORMAT);
+    CHECKF(strstr(nk_errmsg(ctx), "nowhere") != NULL, "msg: %s", nk_errmsg(ctx));
+    nk_graph_free(g);
+}
+
+static void test_plan_batches_and_arena(void)
+{
+    nk_graph *g = small_graph();
+    REQUIRE(g);
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    for (int64_t b = 1; b <= 5; b += 2) {
+        nk_plan *p;
+        nk_plan_opts o = {.batch = b};
+        REQUIRE_OK(ctx, nk_plan_create(ctx, g, &o, &p));
+        CHECK(nk_tensor_dim(nk_plan_input(p, 0), 0) == b);
+        CHECK(nk_tensor_dim(nk_plan_output(p, 0), 0) == b);
+        /* 8 activations of b*4*8*8 floats, but at most ~3 live at once. */
+        size_t one = (size_t)b * 4 * 8 * 8 * 4;
+        CHECKF(nk_plan_arena_bytes(p) < 6 * one + 1024,
+               "arena %zu bytes for %zu-byte activations",
+               nk_plan_arena_bytes(p), one);
+        fill_inputs(p, 1);
+        long before = n_allocs;
+        CHECK_OK(ctx, nk_plan_run(ctx, p));
+        CHECK_OK(ctx, nk_plan_run(ctx, p));
+        CHECKF(n_allocs == before, "%ld allocations while running",
+               n_allocs - before);
+        nk_plan_free(p);
+    }
+    nk_graph_free(g);
+}
+
+static void test_reference_matches_default(void)
+{
+    nk_graph *g = small_graph();
+    REQUIRE(g);
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    int64_t n1, n2;
+    float *a = run_graph(g, 3, 0, &n1), *b = run_graph(g, 3, 1, &n2);
+    REQUIRE(a && b && n1 == n2);
+    CHECK(max_rel_diff(a, b, n1) < 1e-5);
+    free(a);
+    free(b);
+    nk_graph_free(g);
+}
+
+static void check_pass_keeps_outputs(nk_graph *g, nk_pass pass, int64_t batch)
+{
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    int64_t n1, n2;
+    int nodes_before = g->n_nodes;
+    float *a = run_graph(g, batch, 1, &n1);
+    REQUIRE(a);
+    const char *out_name = nk_tensor_name(nk_graph_output(g, 0));
+    char name[256];
+    snprintf(name, sizeof name, "%s", out_name);
+    REQUIRE_OK(ctx, nk_graph_apply_pass(ctx, g, pass));
+    CHECKF(strcmp(nk_tensor_name(nk_graph_output(g, 0)), name) == 0,
+           "pass %s renamed output %s", nk_pass_name(pass), name);
+    float *b = run_graph(g, batch, 0, &n2);
+    REQUIRE(b);
+    CHECK(n1 == n2);
+    double d = max_rel_diff(b, a, n1);
+    CHECKF(d < 1e-5, "pass %s changed outputs by %g (nodes %d -> %d)",
+           nk_pass_name(pass), d, nodes_before, g->n_nodes);
+    free(a);
+    free(b);
+}
+
+static void test_passes_small(void)
+{
+    for (int p = 0; p < NK_PASS_COUNT; p++) {
+        nk_graph *g = small_graph();
+        REQUIRE(g);
+        int before = g->n_nodes;
+        check_pass_keeps_outputs(g, (nk_pass)p, 2);
+        /* each pass does something on this graph */
+        CHECKF(g->n_nodes < before, "pass %s removed no node",
+               nk_pass_name((nk_pass)p));
+        nk_graph_free(g);
+    }
+    nk_graph *g = small_graph();
+    REQUIRE(g);
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    int64_t n1, n2;
+    float *a = run_graph(g, 2, 1, &n1);
+    REQUIRE_OK(ctx, nk_graph_optimize(ctx, g));
+    CHECKF(g->n_nodes == 2, "optimized graph has %d nodes, expected conv+add",
+           g->n_nodes);
+    CHECK(g->nodes[0].op == NK_OP_CONV && g->nodes[0].act == NK_ACT_RELU);
+    CHECK(g->nodes[1].op == NK_OP_ADD && g->nodes[1].act == NK_ACT_SIGMOID);
+    CHECK(strcmp(nk_tensor_name(nk_graph_output(g, 0)), "y") == 0);
+    float *b = run_graph(g, 2, 0, &n2);
+    REQUIRE(a && b);
+    CHECK(max_rel_diff(b, a, n1) < 1e-5);
+    free(a);
+    free(b);
+    nk_graph_free(g);
+}
+
+/* Randomise BN statistics so folding is exercised on real models. */
+static void randomise_bn(nk_graph *g, uint64_t seed)
+{
+    nk_rng r;
+    nk_rng_seed(&r, seed);
+    for (int i = 0; i < g->n_tensors; i++) {
+        nk_tensor *t = g->tensors[i];
+        if (!t->is_init || t->dtype != NK_F32)
+            continue;
+        size_t n = (size_t)nk_shape_numel(&t->shape);
+        float *d = t->data;
+        if (strstr(t->name, "running_var"))
+            for (size_t k = 0; k < n; k++)
+                d[k] = 0.5f + nk_rng_uniform(&r);
+        else if (strstr(t->name, "running_mean") ||
+                 (strstr(t->name, "bias") && t->shape.rank == 1))
+            for (size_t k = 0; k < n; k++)
+                d[k] = 0.1f * nk_rng_normal(&r);
+    }
+}
+
+static void test_passes_zoo(void)
+{
+    static const char *archs[] = {"mobilenet_v3_small", "resnet18"};
+    for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+        for (int p = 0; p < NK_PASS_COUNT; p++) {
+            nk_graph *g;
+            nk_zoo_opts zo = {.seed = 3};
+            REQUIRE_OK(ctx, nk_zoo_create(ctx, archs[a], &zo, &g));
+            randomise_bn(g, 5);
+            check_pass_keeps_outputs(g, (nk_pass)p, 1);
+            nk_graph_free(g);
+        }
+    }
+}
+
+static void test_clone(void)
+{
+    nk_graph *g = small_graph(), *c = NULL;
+    REQUIRE(g);
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    REQUIRE_OK(ctx, nk_graph_meta_set(ctx, g, "arch", "tiny"));
+    REQUIRE_OK(ctx, nk_graph_clone(ctx, g, &c));
+    CHECK(c->n_nodes == g->n_nodes && c->n_tensors == g->n_tensors);
+    CHECK(strcmp(nk_graph_meta_get(c, "arch"), "tiny") == 0);
+    int64_t n1, n2;
+    float *a = run_graph(g, 2, 1, &n1), *b = run_graph(c, 2, 1, &n2);
+    REQUIRE(a && b);
+    CHECK(n1 == n2 && memcmp(a, b, sizeof(float) * (size_t)n1) == 0);
+    free(a);
+    free(b);
+    nk_graph_free(c);
+    nk_graph_free(g);
+}
+
+static void test_oom_paths(void)
+{
+    /* Every allocation of building, inferring, planning and running a
+     * zoo model fails in turn: each attempt must fail cleanly with
+     * NK_NOMEM (no crash, no leak under valgrind) until all succeed. */
+    int failures = 0;
+    for (long k = 1; k < 100000; k++) {
+        nk_graph *g = NULL;
+        nk_plan *p = NULL;
+        nk_zoo_opts zo = {.seed = 1};
+        nk_alloc_fail_at(k);
+        nk_status st = nk_zoo_create(ctx, "lenet5", &zo, &g);
+        if (!st)
+            st = nk_graph_infer(ctx, g);
+        if (!st)
+            st = nk_graph_optimize(ctx, g);
+        if (!st)
+            st = nk_plan_create(ctx, g, NULL, &p);
+        if (!st)
+            st = nk_plan_run(ctx, p);
+        nk_alloc_fail_at(0);
+        nk_plan_free(p);
+        nk_graph_free(g);
+        if (st == NK_OK)
+            break;
+        failures++;
+        CHECKF(st == NK_NOMEM, "allocation %ld failed: got %s (%s)", k,
+               nk_status_name(st), nk_errmsg(ctx));
+        if (st != NK_NOMEM)
+            break;
+    }
+    CHECKF(failures > 50, "only %d allocation points exercised", failures);
+}
+
+static void setup(void) { nk_ctx_new(&ctx); }
+
+int main(int argc, char **argv)
+{
+    setup();
+    static const nk_test_case cases[] = {
+        T(test_infer_symbolic), T(test_infer_errors),
+        T(test_plan_batches_and_arena), T(test_reference_matches_default),
+        T(test_passes_small), T(test_passes_zoo), T(test_clone),
+        T(test_oom_paths),
+    };
+    int rc = nk_test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
+    nk_ctx_free(ctx);
+    return rc;
+}
