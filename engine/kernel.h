@@ -36,6 +36,14 @@ typedef struct nk_step {
     bool training;
     int nth;             /* threads the plan runs steps with (>= 1) */
     const nk_cpu *cpu;
+    /* Epilogue: the node's fused activation, or, when the planner fused a
+     * following residual Add into this step (kernels with .residual only),
+     * the Add's activation; residual is then the Add's other input and
+     * out[0] the Add's output. */
+    nk_act act;
+    float act_a0, act_a1;
+    nk_tensor *residual;
+    bool fused_away;     /* an Add folded into the previous step: skip */
 } nk_step;
 
 struct nk_kernel {
@@ -52,6 +60,8 @@ struct nk_kernel {
     void (*release)(nk_step *st);
     /* Run-time: thread ith of nth does its share. Must not allocate. */
     void (*run)(const nk_step *st, int ith, int nth);
+    /* Applies st->residual (y = act(conv(x) + residual)) in its epilogue. */
+    bool residual;
 };
 
 extern const nk_kernel NK_KERNELS[];

@@ -73,14 +73,22 @@ static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
     }
     for (int i = 0; i < g->n_inputs; i++)
         def[g->inputs[i]] = -1;
+    /* From the steps, not the nodes: a step that absorbed a residual Add
+     * writes the Add's output and reads its other input. */
     for (int s = 0; s < p->n_steps; s++) {
-        const nk_node *n = p->steps[s].node;
-        for (int o = 0; o < n->n_out; o++)
-            if (def[n->out[o]] == -2)
-                def[n->out[o]] = s;
-        for (int j = 0; j < n->n_in; j++)
-            if (n->in[j] >= 0)
-                last[n->in[j]] = s;
+        const nk_step *st = &p->steps[s];
+        if (st->fused_away)
+            continue;
+        for (int o = 0; o < st->n_out; o++) {
+            int t = (int)(st->out[o] - p->vals);
+            if (def[t] == -2)
+                def[t] = s;
+        }
+        for (int j = 0; j < st->n_in; j++)
+            if (st->in[j])
+                last[st->in[j] - p->vals] = s;
+        if (st->residual)
+            last[st->residual - p->vals] = s;
     }
     for (int i = 0; i < g->n_outputs; i++)
         last[g->outputs[i]] = p->n_steps;
@@ -135,6 +143,80 @@ static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
     nk_free(last);
     nk_free(live);
     return NK_OK;
+}
+
+static bool is_graph_input(const nk_plan *p, const nk_tensor *t)
+{
+    for (int i = 0; i < p->g->n_inputs; i++)
+        if (&p->vals[p->g->inputs[i]] == t)
+            return true;
+    return false;
+}
+
+/* Number of step inputs (and graph outputs) that read tensor t. */
+static int count_uses(const nk_plan *p, const nk_tensor *t)
+{
+    int uses = 0;
+    for (int s = 0; s < p->n_steps; s++)
+        for (int j = 0; j < p->steps[s].n_in; j++)
+            uses += p->steps[s].in[j] == t;
+    for (int i = 0; i < p->g->n_outputs; i++)
+        uses += &p->vals[p->g->outputs[i]] == t;
+    return uses;
+}
+
+/* Index of the step that produces t, or -1 (graph input, initializer). */
+static int producer(const nk_plan *p, const nk_tensor *t)
+{
+    for (int s = 0; s < p->n_steps; s++)
+        for (int o = 0; o < p->steps[s].n_out; o++)
+            if (p->steps[s].out[o] == t)
+                return s;
+    return -1;
+}
+
+/*
+ * Conv -> Add(residual) [-> activation fused into the Add]: when the
+ * Conv's kernel can apply a residual in its epilogue, its output feeds
+ * only that Add, the Add does not broadcast, and the Add's other input
+ * exists before the Conv runs, the Conv writes act(conv + residual)
+ * straight into the Add's output and the Add step is skipped.
+ */
+static void fuse_residual_adds(nk_plan *p)
+{
+    for (int s = 0; s < p->n_steps; s++) {
+        nk_step *add = &p->steps[s];
+        if (add->node->op != NK_OP_ADD || add->n_in != 2 ||
+            add->n_out != 1 || !add->in[0] || !add->in[1])
+            continue;
+        for (int side = 0; side < 2; side++) {
+            nk_tensor *y = add->in[side], *r = add->in[1 - side];
+            int c = producer(p, y);
+            if (c < 0 || c >= s)
+                continue;
+            nk_step *conv = &p->steps[c];
+            if (!conv->kernel->residual || conv->residual ||
+                conv->act != NK_ACT_NONE || conv->n_out != 1 ||
+                count_uses(p, y) != 1 || y == r)
+                continue;
+            if (y->dtype != NK_F32 || r->dtype != NK_F32 ||
+                add->out[0]->dtype != NK_F32 ||
+                !nk_shape_equal(&y->shape, &r->shape) ||
+                !nk_shape_equal(&y->shape, &add->out[0]->shape))
+                continue;
+            int rp = producer(p, r);
+            if (rp >= c || (rp < 0 && !r->is_init &&
+                            !is_graph_input(p, r)))
+                continue;
+            conv->residual = r;
+            conv->out[0] = add->out[0];
+            conv->act = add->act;
+            conv->act_a0 = add->act_a0;
+            conv->act_a1 = add->act_a1;
+            add->fused_away = true;
+            break;
+        }
+    }
 }
 
 static void step_task(void *arg, int ith, int nth)
@@ -231,6 +313,9 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
         for (int j = 0; j < n->n_out; j++)
             s->out[j] = &p->vals[n->out[j]];
         s->training = p->training;
+        s->act = n->act;
+        s->act_a0 = n->act_a0;
+        s->act_a1 = n->act_a1;
         s->nth = p->threads;
         s->cpu = &p->cpu;
         p->n_steps++;
@@ -252,6 +337,8 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
             p->work_bytes = s->work_bytes;
     }
 
+    if (!p->training)
+        fuse_residual_adds(p);
     st = place_activations(ctx, p, offs, in_arena);
     if (st)
         goto fail;
@@ -308,7 +395,8 @@ nk_status nk_plan_run(nk_ctx *ctx, nk_plan *p)
 {
     (void)ctx;
     for (int s = 0; s < p->n_steps; s++)
-        nk_pool_run(p->pool, step_task, &p->steps[s]);
+        if (!p->steps[s].fused_away)
+            nk_pool_run(p->pool, step_task, &p->steps[s]);
     return NK_OK;
 }
 
@@ -338,5 +426,7 @@ const char *nk_plan_kernel_name(const nk_plan *p, int i)
 {
     if (i < 0 || i >= p->n_steps || !p->steps[i].kernel)
         return NULL;
+    if (p->steps[i].fused_away)
+        return "fused_into_conv";
     return p->steps[i].kernel->name;
 }

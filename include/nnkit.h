@@ -336,6 +336,24 @@ NK_API size_t nk_plan_arena_bytes(const nk_plan *p);
 NK_API const char *nk_plan_kernel_name(const nk_plan *p, int i);
 NK_API int nk_plan_num_steps(const nk_plan *p);
 
+/* Floating-point operations of one nk_plan_run (a multiply-add counts
+ * two; convolutions and matrix products exactly, other ops one per output
+ * element), for reporting achieved GFLOP/s. */
+NK_API double nk_plan_flops(const nk_plan *p);
+
+/*
+ * nk_cpu_peak_gflops — the f32 arithmetic peak of ONE core, measured by a
+ * built-in probe: independent FMA chains on the widest vector unit the
+ * kernels may use (after NNKIT_ISA), best of five short runs (~0.1 s in
+ * all). Multiply by the thread count for the machine's peak. Thread safe;
+ * not cached.
+ */
+NK_API double nk_cpu_peak_gflops(void);
+
+/* Name of the widest ISA the kernels may use here ("avx512", "avx2",
+ * "generic"), after NNKIT_ISA. Static storage. */
+NK_API const char *nk_cpu_isa_name(void);
+
 /* ---------------------------------------------------------------------
  * Graph passes
  * ------------------------------------------------------------------- */

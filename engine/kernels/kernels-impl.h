@@ -45,6 +45,10 @@ nk_status nk_pool_prepare(nk_ctx *ctx, nk_step *st);
 void nk_maxpool_ref(const nk_step *st, int ith, int nth);
 void nk_avgpool_ref(const nk_step *st, int ith, int nth);
 void nk_globalavgpool_ref(const nk_step *st, int ith, int nth);
+/* kernels/pool-fast.c: vectorisable MaxPool (no indices) and GAP */
+bool nk_maxpool_fast_supports(const nk_step *st);
+void nk_maxpool_fast(const nk_step *st, int ith, int nth);
+void nk_globalavgpool_fast(const nk_step *st, int ith, int nth);
 
 /* shape.c: Flatten Reshape Identity (copy), Transpose, Concat, Pad */
 void nk_copy_ref(const nk_step *st, int ith, int nth);

@@ -3,6 +3,7 @@
  * hand-written array. nk_kernel_select picks per node at plan time.
  */
 #include "engine/kernels/kernels-impl.h"
+#include "engine/kernels/conv-fast.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,42 @@ const nk_kernel NK_KERNELS[] = {
      .isa = NK_ISA_GENERIC, .priority = 20,
      .supports = nk_conv_depthwise_supports, .prepare = nk_conv_prepare,
      .release = REL, .run = nk_conv2d_depthwise},
+    /* Packed GEMM with fused epilogue (bias, residual, activation). */
+    {.name = "conv2d_packed_generic", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 5,
+     .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
+     .release = nk_conv_fast_release, .run = nk_conv_fast_run,
+     .residual = true},
+    {.name = "conv2d_winograd_generic", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 6,
+     .supports = nk_conv_winograd_supports,
+     .prepare = nk_conv_winograd_prepare,
+     .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
+     .residual = true},
+#if defined(__x86_64__) || defined(_M_X64)
+    {.name = "conv2d_winograd_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 35,
+     .supports = nk_conv_winograd_supports,
+     .prepare = nk_conv_winograd_prepare,
+     .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
+     .residual = true},
+    {.name = "conv2d_winograd_avx512", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX512, .priority = 45,
+     .supports = nk_conv_winograd_supports,
+     .prepare = nk_conv_winograd_prepare,
+     .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
+     .residual = true},
+    {.name = "conv2d_packed_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30,
+     .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
+     .release = nk_conv_fast_release, .run = nk_conv_fast_run,
+     .residual = true},
+    {.name = "conv2d_packed_avx512", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX512, .priority = 40,
+     .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
+     .release = nk_conv_fast_release, .run = nk_conv_fast_run,
+     .residual = true},
+#endif
     /* Normalisation */
     {.name = "batchnorm_ref", .op = NK_OP_BATCHNORM, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_batchnorm_prepare, .release = REL,
@@ -73,11 +110,18 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "maxpool_ref", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
      .run = nk_maxpool_ref},
+    {.name = "maxpool_rows", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
+     .isa = NK_ISA_GENERIC, .priority = 10,
+     .supports = nk_maxpool_fast_supports, .prepare = nk_pool_prepare,
+     .release = REL, .run = nk_maxpool_fast},
     {.name = "avgpool_ref", .op = NK_OP_AVGPOOL, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
      .run = nk_avgpool_ref},
     {.name = "globalavgpool_ref", .op = NK_OP_GLOBALAVGPOOL,
      .dtype = NK_F32, .isa = NK_ISA_REF, .run = nk_globalavgpool_ref},
+    {.name = "globalavgpool_sum8", .op = NK_OP_GLOBALAVGPOOL,
+     .dtype = NK_F32, .isa = NK_ISA_GENERIC, .priority = 10,
+     .run = nk_globalavgpool_fast},
     /* Shape and data movement */
     {.name = "flatten_copy", .op = NK_OP_FLATTEN, .dtype = NK_F32,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
@@ -103,7 +147,13 @@ const nk_kernel NK_KERNELS[] = {
 
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
-_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] == 30,
+#if defined(__x86_64__) || defined(_M_X64)
+#define NK_X86_KERNELS 4
+#else
+#define NK_X86_KERNELS 0
+#endif
+_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] ==
+                   34 + NK_X86_KERNELS,
                "kernel table changed: update the count here");
 
 static bool isa_available(nk_isa isa, const nk_cpu *cpu)

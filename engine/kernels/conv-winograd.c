@@ -1,0 +1,381 @@
+/*
+ * conv-winograd.c — 3x3 stride-1 convolution by Winograd F(4x4, 3x3):
+ * each 6x6 input tile becomes 36 transformed values, the 36 positions are
+ * 36 independent GEMMs (M x C by C x tiles) on the packed micro-kernels,
+ * and each 6x6 result becomes a 4x4 output tile: 36 multiplies per 16
+ * outputs per channel pair instead of 144. The weight transform G g G^T
+ * is done once at plan time (in double). The epilogue (bias, residual,
+ * activation) is applied in the output transform. Error: see
+ * docs/performance.md (measured, and bounded by tests/test-fastkernels.c).
+ */
+#include "engine/kernels/conv-fast.h"
+#include "engine/kernels/kernels-impl.h"
+#include "engine/ops/conv-impl.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ALIGN 64
+#define BUDGET_FLOATS (1 << 18) /* V + M scratch of one tile block: 1 MiB */
+
+typedef struct wino {
+    nk_conv_geom g;
+    const nk_ukr *ukr;
+    float *u;            /* [36][mpad/MR strips][C][MR] */
+    int64_t mpad;        /* M rounded up to MR */
+    int64_t th, tw;      /* tiles per image, down and across */
+    int64_t ntiles;      /* over the whole batch */
+    int64_t tb;          /* tiles per block (multiple of NR) */
+    int64_t blocks, mtiles, mtile_rows;
+    size_t slot_bytes;
+    int slots;
+} wino;
+
+/* G (6x3) of F(4x4, 3x3) with the points 0, +-1, +-2, inf (Lavin). */
+static const double WG[6][3] = {
+    {1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
+};
+
+/* Input transform of 6 values (one row or column): B^T d. */
+#define BT6(d, r) \
+    do { \
+        r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4]; \
+        r[1] = -4.0f * d[1] - 4.0f * d[2] + d[3] + d[4]; \
+        r[2] = 4.0f * d[1] - 4.0f * d[2] - d[3] + d[4]; \
+        r[3] = -2.0f * d[1] - d[2] + 2.0f * d[3] + d[4]; \
+        r[4] = 2.0f * d[1] - d[2] - 2.0f * d[3] + d[4]; \
+        r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5]; \
+    } while (0)
+
+/* Output transform of 6 values: A^T m (4 values). */
+#define AT6(m, o) \
+    do { \
+        __typeof__(m[0]) s12 = m[1] + m[2], d12 = m[1] - m[2]; \
+        __typeof__(m[0]) s34 = m[3] + m[4], d34 = m[3] - m[4]; \
+        o[0] = m[0] + s12 + s34; \
+        o[1] = d12 + 2.0f * d34; \
+        o[2] = s12 + 4.0f * s34; \
+        o[3] = d12 + 8.0f * d34 + m[5]; \
+    } while (0)
+
+static bool geom_ok(const nk_step *st, nk_conv_geom *g)
+{
+    if (st->n_in < 2 || !st->in[0] || !st->in[1] || st->training)
+        return false;
+    if (st->in[0]->shape.rank != 4 || st->in[1]->shape.rank != 4 ||
+        !st->in[1]->is_init)
+        return false;
+    if (nk_conv_geom_from_node(NULL, st->node, &st->in[0]->shape,
+                               &st->in[1]->shape, g) != NK_OK)
+        return false;
+    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
+           g->dh == 1 && g->dw == 1 && g->group == 1 && g->c >= 8 &&
+           g->m >= 8;
+}
+
+bool nk_conv_winograd_supports(const nk_step *st)
+{
+    nk_conv_geom g;
+    if (!geom_ok(st, &g))
+        return false;
+    /* Worth it only when padding the tiles to whole NR strips leaves a
+     * clear saving: 36 products per (padded) tile vs 9 per pixel. */
+    /* (Selection runs before the row is known: assume 16-wide strips.) */
+    int64_t tiles = g.n * ((g.oh + 3) / 4) * ((g.ow + 3) / 4);
+    int64_t padded = (tiles + 15) / 16 * 16;
+    return 36.0 * (double)padded < 0.6 * 9.0 * (double)(g.n * g.oh * g.ow);
+}
+
+void nk_conv_winograd_release(nk_step *st)
+{
+    wino *p = st->params;
+    if (p)
+        nk_free_aligned(p->u);
+    nk_free(p);
+    st->params = NULL;
+}
+
+nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
+{
+    wino *p = nk_calloc(1, sizeof *p);
+    if (!p)
+        return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
+                       st->node->name);
+    st->params = p;
+    if (!geom_ok(st, &p->g) || !st->in[1]->data) {
+        nk_conv_winograd_release(st);
+        return nk_fail(ctx, NK_UNSUPPORTED,
+                       "node '%s': not a 3x3 stride-1 conv with constant "
+                       "weights", st->node->name);
+    }
+    const nk_conv_geom *g = &p->g;
+    p->ukr = nk_ukr_for_isa(st->kernel ? st->kernel->isa : NK_ISA_GENERIC);
+    int mr = p->ukr->mr, nr = p->ukr->nr;
+    int64_t c = g->c, m = g->m;
+    p->mpad = (m + mr - 1) / mr * mr;
+    p->slots = nk_kernel_slots(st);
+    size_t ubytes;
+    if (!nk_mul_size((size_t)36 * (size_t)p->mpad * sizeof(float),
+                     (size_t)c, &ubytes))
+        goto too_big;
+    p->u = nk_malloc_aligned(ubytes, ALIGN);
+    if (!p->u) {
+        nk_conv_winograd_release(st);
+        return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory for %zu "
+                       "bytes of transformed weights", st->node->name,
+                       ubytes);
+    }
+    memset(p->u, 0, ubytes);
+    const float *w = st->in[1]->data;
+    for (int64_t mo = 0; mo < m; mo++)
+        for (int64_t ci = 0; ci < c; ci++) {
+            const float *k = w + (mo * c + ci) * 9;
+            double t[6][3], uu[6][6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = WG[i][0] * k[0 * 3 + j] +
+                              WG[i][1] * k[1 * 3 + j] +
+                              WG[i][2] * k[2 * 3 + j];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    uu[i][j] = t[i][0] * WG[j][0] + t[i][1] * WG[j][1] +
+                               t[i][2] * WG[j][2];
+            for (int xi = 0; xi < 36; xi++) {
+                size_t off = (size_t)xi * (size_t)p->mpad * (size_t)c +
+                             (size_t)(mo / mr) * (size_t)mr * (size_t)c +
+                             (size_t)ci * (size_t)mr + (size_t)(mo % mr);
+                p->u[off] = (float)uu[xi / 6][xi % 6];
+            }
+        }
+
+    p->th = (g->oh + 3) / 4;
+    p->tw = (g->ow + 3) / 4;
+    p->ntiles = g->n * p->th * p->tw;
+    int64_t tb = BUDGET_FLOATS / (36 * (c + p->mpad)) / nr * nr;
+    if (tb < nr)
+        tb = nr;
+    int64_t per_thread = (p->ntiles + p->slots - 1) / p->slots;
+    per_thread = (per_thread + nr - 1) / nr * nr;
+    if (tb > per_thread)
+        tb = per_thread;
+    p->tb = tb;
+    p->blocks = (p->ntiles + tb - 1) / tb;
+    p->mtiles = 1;
+    p->mtile_rows = p->mpad;
+    int64_t strips = p->mpad / mr;
+    if (p->blocks < 2 * (int64_t)p->slots && strips > 1) {
+        int64_t want = (2 * p->slots + p->blocks - 1) / p->blocks;
+        int64_t per = (strips + want - 1) / want;
+        p->mtile_rows = per * mr;
+        p->mtiles = (strips + per - 1) / per;
+    }
+    size_t vfl = (size_t)36 * (size_t)c * (size_t)tb;
+    size_t mfl = (size_t)36 * (size_t)p->mtile_rows * (size_t)tb;
+    p->slot_bytes = (vfl + mfl) * sizeof(float) + 3 * ALIGN;
+    if (!nk_mul_size(p->slot_bytes, (size_t)p->slots, &st->work_bytes))
+        goto too_big;
+    return NK_OK;
+too_big:
+    nk_conv_winograd_release(st);
+    return nk_fail(ctx, NK_UNSUPPORTED, "node '%s': Winograd buffers "
+                   "overflow", st->node->name);
+}
+
+/* Transform tiles [t0, t0+nt) of every channel into v: for position xi,
+ * NR-tile strip s, channel c: NR values (zero for tiles past the end). */
+/* Eight tiles side by side: GCC lowers the arithmetic to whatever vector
+ * unit the baseline has (SSE2 pairs on x86-64). */
+typedef float v8f __attribute__((vector_size(32)));
+
+#define V8_LOAD(dst, p) memcpy(&(dst), (p), sizeof(v8f))
+
+/* Transform tiles [t0, t0+nt) of every channel into v: for position xi,
+ * NR-tile strip s, channel c: NR values (zero for tiles past the end). */
+static void input_transform(const wino *p, const float *x, int64_t t0,
+                            int64_t nt, float *v)
+{
+    const nk_conv_geom *g = &p->g;
+    int nr = p->ukr->nr;
+    int64_t c = g->c, tb = p->tb, per = p->th * p->tw, hw = g->h * g->w;
+    size_t xi_stride = (size_t)c * (size_t)tb;
+    int64_t base[32], ty0[32], tx0[32];
+    bool inside[32], valid[32];
+    /* Strip by strip, channel by channel, eight tiles at a time: the 36
+     * destination lines of a (strip, channel) fill up in L1. */
+    for (int64_t s0 = 0; s0 < tb; s0 += nr) {
+        for (int l = 0; l < nr; l++) {
+            int64_t j = s0 + l, t = t0 + j;
+            valid[l] = j < nt;
+            if (!valid[l])
+                continue;
+            int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
+            ty0[l] = ty * 4 - g->pt;
+            tx0[l] = tx * 4 - g->pl;
+            inside[l] = ty0[l] >= 0 && tx0[l] >= 0 && ty0[l] + 6 <= g->h &&
+                        tx0[l] + 6 <= g->w;
+            base[l] = n * c * hw;
+        }
+        float *vs = v + (size_t)(s0 / nr) * (size_t)c * nr;
+        for (int64_t ci = 0; ci < c; ci++) {
+            float *vc = vs + (size_t)ci * nr;
+            for (int l0 = 0; l0 < nr; l0 += 8) {
+                v8f d[6][6];
+                for (int l = 0; l < 8; l++) {
+                    int ll = l0 + l;
+                    if (!valid[ll]) {
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++)
+                                d[a][b][l] = 0.0f;
+                        continue;
+                    }
+                    const float *xp = x + base[ll] + ci * hw;
+                    if (inside[ll]) {
+                        const float *q = xp + ty0[ll] * g->w + tx0[ll];
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++)
+                                d[a][b][l] = q[a * g->w + b];
+                    } else {
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++) {
+                                int64_t iy = ty0[ll] + a, ix = tx0[ll] + b;
+                                d[a][b][l] = iy >= 0 && iy < g->h &&
+                                                     ix >= 0 && ix < g->w
+                                                 ? xp[iy * g->w + ix]
+                                                 : 0.0f;
+                            }
+                    }
+                }
+                /* columns: r = B^T d, then rows: (B^T d) B */
+                v8f r[6][6];
+                for (int b = 0; b < 6; b++) {
+                    v8f col[6] = {d[0][b], d[1][b], d[2][b],
+                                  d[3][b], d[4][b], d[5][b]}, o[6];
+                    BT6(col, o);
+                    for (int a = 0; a < 6; a++)
+                        r[a][b] = o[a];
+                }
+                for (int a = 0; a < 6; a++) {
+                    v8f o[6];
+                    BT6(r[a], o);
+                    for (int b = 0; b < 6; b++)
+                        memcpy(vc + (size_t)(a * 6 + b) * xi_stride +
+                                   (size_t)l0,
+                               &o[b], sizeof(v8f));
+                }
+            }
+        }
+    }
+}
+
+void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
+{
+    const wino *p = st->params;
+    const nk_conv_geom *g = &p->g;
+    int active = nk_slots_active(nth, p->slots);
+    if (ith >= active)
+        return;
+    const nk_ukr *u = p->ukr;
+    int mr = u->mr, nr = u->nr;
+    const float *x = st->in[0]->data;
+    const float *bias =
+        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
+    const float *res = st->residual ? st->residual->data : NULL;
+    float *y = st->out[0]->data;
+    int64_t c = g->c, m = g->m, tb = p->tb;
+    float lo, hi;
+    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
+    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
+                  st->act == NK_ACT_CLIP;
+
+    uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
+    base = (base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
+    float *v = (float *)base;
+    float *mb = v + (size_t)36 * (size_t)c * (size_t)tb;
+    mb = (float *)(((uintptr_t)mb + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+    size_t xi_v = (size_t)c * (size_t)tb;
+    size_t xi_m = (size_t)p->mtile_rows * (size_t)tb;
+    const nk_epilogue none = {NULL, NULL, 0, -INFINITY, INFINITY};
+    int64_t per = p->th * p->tw, plane = g->oh * g->ow;
+
+    int64_t b, e, transformed = -1;
+    nk_split(p->blocks * p->mtiles, ith, active, &b, &e);
+    for (int64_t task = b; task < e; task++) {
+        int64_t blk = task / p->mtiles, mt = task % p->mtiles;
+        int64_t t0 = blk * tb;
+        int64_t nt = p->ntiles - t0 < tb ? p->ntiles - t0 : tb;
+        if (transformed != blk) {
+            input_transform(p, x, t0, nt, v);
+            transformed = blk;
+        }
+        int64_t m0 = mt * p->mtile_rows;
+        int64_t m1 = m0 + p->mtile_rows < p->mpad ? m0 + p->mtile_rows
+                                                  : p->mpad;
+        int64_t nstrips = (nt + nr - 1) / nr;
+        for (int xi = 0; xi < 36; xi++) {
+            const float *uxi = p->u + (size_t)xi * (size_t)p->mpad *
+                                          (size_t)c;
+            for (int64_t js = 0; js < nstrips; js++) {
+                const float *bs = v + xi * xi_v + (size_t)js * (size_t)c * nr;
+                for (int64_t is = m0; is < m1; is += mr)
+                    u->fn((int)c, uxi + (size_t)is * (size_t)c, bs,
+                          mb + xi * xi_m + (size_t)(is - m0) * (size_t)tb +
+                              (size_t)js * nr,
+                          (size_t)tb, NK_UKR_FIRST | NK_UKR_LAST, &none);
+            }
+        }
+        /* Output transform and epilogue, eight tiles at a time (mb has
+         * tb >= 8-aligned columns, so reading past nt is in bounds). */
+        int64_t mend = m1 < m ? m1 : m;
+        for (int64_t mo = m0; mo < mend; mo++) {
+            float bv = bias ? bias[mo] : 0.0f;
+            const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
+            for (int64_t j0 = 0; j0 < nt; j0 += 8) {
+                v8f q[4][6], o[4][4];
+                for (int bcol = 0; bcol < 6; bcol++) {
+                    v8f col[6], oo[4];
+                    for (int a = 0; a < 6; a++)
+                        V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) *
+                                                   xi_m + (size_t)j0);
+                    AT6(col, oo);
+                    for (int a = 0; a < 4; a++)
+                        q[a][bcol] = oo[a];
+                }
+                for (int a = 0; a < 4; a++)
+                    AT6(q[a], o[a]);
+                int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
+                for (int l = 0; l < lanes; l++) {
+                    int64_t t = t0 + j0 + l;
+                    int64_t n = t / per, ty = (t % per) / p->tw;
+                    int64_t tx = t % p->tw;
+                    size_t off = (size_t)((n * m + mo) * plane);
+                    float *yp = y + off;
+                    const float *rp = res ? res + off : NULL;
+                    for (int a = 0; a < 4; a++) {
+                        int64_t oy = ty * 4 + a;
+                        if (oy >= g->oh)
+                            break;
+                        for (int bb = 0; bb < 4; bb++) {
+                            int64_t ox = tx * 4 + bb;
+                            if (ox >= g->ow)
+                                break;
+                            float val = o[a][bb][l] + bv;
+                            if (rp)
+                                val += rp[oy * g->ow + ox];
+                            if (in_reg) {
+                                val = val < lo ? lo : val;
+                                val = val > hi ? hi : val;
+                            } else {
+                                nk_act_apply(st->act, st->act_a0, st->act_a1,
+                                             &val, 1);
+                            }
+                            yp[oy * g->ow + ox] = val;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
