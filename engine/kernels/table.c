@@ -47,6 +47,9 @@ const nk_kernel NK_KERNELS[] = {
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
      .residual = true},
+    {.name = "conv2d_depthwise_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 50, .supports = nk_dw_avx2_supports,
+     .prepare = nk_dw_avx2_prepare, .release = REL, .run = nk_dw_avx2_run},
     {.name = "conv2d_packed_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 30,
      .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
@@ -148,7 +151,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 4
+#define NK_X86_KERNELS 5
 #else
 #define NK_X86_KERNELS 0
 #endif
