@@ -334,6 +334,13 @@ static void test_conv_random(void)
         c.act = ACTS[rnd_int(0, 4)];
         run_conv(ctx, &c);
     }
+    /* 1x1 convs on 1x1 maps (squeeze-excite), for the row-dot kernel. */
+    for (int iter = 0; iter < 40; iter++) {
+        conv_cfg c = {rnd_int(1, 9), rnd_int(1, 300), 1, 1, rnd_int(1, 70),
+                      1, 1, 1, 0, 0, 0, 0, 1, rnd_int(0, 1), rnd_int(0, 1),
+                      ACTS[rnd_int(0, 4)]};
+        run_conv(ctx, &c);
+    }
     /* A few big ones: many channels (Winograd depth, K blocks > 256). */
     for (int iter = 0; iter < 6; iter++) {
         conv_cfg c = {1, rnd_int(150, 300), 17 + iter, 14 + 2 * iter,
@@ -359,6 +366,71 @@ static void test_conv_random(void)
     }
     printf("# Winograd worst relative error %.3g (bound %.0e)\n",
            worst_winograd, WINOGRAD_BOUND);
+    nk_ctx_free(ctx);
+}
+
+/* ---- Gemm rows vs the reference --------------------------------------- */
+
+static void test_gemm_random(void)
+{
+    nk_ctx *ctx;
+    REQUIRE(nk_ctx_new(&ctx) == NK_OK);
+    nk_cpu cpu = nk_cpu_detect();
+    int tested = 0;
+    for (int iter = 0; iter < 80; iter++) {
+        int64_t m = rnd_int(1, 10), k = rnd_int(1, 700), n = rnd_int(1, 90);
+        int tb = rnd_int(0, 1), cshape = rnd_int(0, 2);
+        nk_attr attrs[3] = {
+            {.name = "transB", .type = NK_ATTR_INT, .i = tb},
+            {.name = "alpha", .type = NK_ATTR_FLOAT, .f = iter % 3 ? 1.0f : 0.5f},
+            {.name = "beta", .type = NK_ATTR_FLOAT, .f = iter % 4 ? 1.0f : 2.0f}};
+        nk_node node = {.name = "fc", .op = NK_OP_GEMM, .n_attr = 3, .attr = attrs,
+                        .act = iter % 2 ? NK_ACT_RELU : NK_ACT_NONE};
+        int64_t ad[2] = {m, k}, bd[2] = {tb ? n : k, tb ? k : n};
+        int64_t cd1[1] = {n}, cd2[2] = {1, n};
+        float *a = malloc(m * k * 4), *b = malloc(k * n * 4), *c = malloc(n * 4);
+        float *y1 = malloc(m * n * 4), *y2 = malloc(m * n * 4);
+        REQUIRE(a && b && c && y1 && y2);
+        fill(a, m * k);
+        fill(b, k * n);
+        fill(c, n);
+        nk_tensor ta = make_t("a", 2, ad, a, false), tbt = make_t("b", 2, bd, b, true);
+        nk_tensor tc = cshape == 1 ? make_t("c", 1, cd1, c, true)
+                                   : make_t("c", 2, cd2, c, true);
+        int64_t yd[2] = {m, n};
+        nk_tensor t1 = make_t("y", 2, yd, y1, false), t2 = t1;
+        t2.data = y2;
+        nk_tensor *ins[3] = {&ta, &tbt, cshape ? &tc : NULL};
+        nk_tensor *o1[1] = {&t1}, *o2[1] = {&t2};
+        nk_step st = {.node = &node, .n_in = 3, .n_out = 1, .in = ins, .out = o1};
+        REQUIRE_OK(ctx, nk_gemm_prepare(ctx, &st));
+        nk_gemm_ref(&st, 0, 1);
+        nk_kernel_release_params(&st);
+        for (int r = 0; r < NK_KERNEL_COUNT; r++) {
+            const nk_kernel *kr = &NK_KERNELS[r];
+            if (kr->op != NK_OP_GEMM || kr->isa == NK_ISA_REF || !isa_ok(kr->isa, &cpu))
+                continue;
+            int nth = rnd_int(1, 3);
+            nk_step fs = {.node = &node, .n_in = 3, .n_out = 1, .in = ins, .out = o2,
+                          .nth = nth, .kernel = kr, .act = node.act};
+            if (kr->supports && !kr->supports(&fs))
+                continue;
+            memset(y2, 0xff, m * n * 4);
+            REQUIRE_OK(ctx, kr->prepare(ctx, &fs));
+            fs.work = fs.work_bytes ? nk_malloc_aligned(fs.work_bytes, 64) : NULL;
+            for (int ith = 0; ith < nth; ith++)
+                kr->run(&fs, ith, nth);
+            double e = rel_err(y2, y1, m * n);
+            CHECKF(e < DIRECT_BOUND, "%s m=%lld k=%lld n=%lld transB=%d: rel err %g",
+                   kr->name, (long long)m, (long long)k, (long long)n, tb, e);
+            nk_free_aligned(fs.work);
+            kr->release(&fs);
+            tested++;
+        }
+        free(a); free(b); free(c); free(y1); free(y2);
+    }
+    printf("# %d Gemm kernel runs checked\n", tested);
+    CHECK(tested >= 80);
     nk_ctx_free(ctx);
 }
 
@@ -498,5 +570,6 @@ static void test_residual_fusion(void)
     nk_ctx_free(ctx);
 }
 
-NK_TESTS(T(test_microkernels), T(test_conv_random), T(test_pool_random),
+NK_TESTS(T(test_microkernels), T(test_conv_random), T(test_gemm_random),
+         T(test_pool_random),
          T(test_residual_fusion))

@@ -4,6 +4,7 @@
  */
 #include "engine/kernels/kernels-impl.h"
 #include "engine/kernels/conv-fast.h"
+#include "engine/kernels/rowdot.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,16 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "conv2d_depthwise_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 50, .supports = nk_dw_avx2_supports,
      .prepare = nk_dw_avx2_prepare, .release = REL, .run = nk_dw_avx2_run},
+    {.name = "conv2d_1x1_rowdot_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 60,
+     .supports = nk_rowdot_conv_supports,
+     .prepare = nk_rowdot_conv_prepare, .release = nk_rowdot_release,
+     .run = nk_rowdot_avx2_run, .residual = true},
+    {.name = "gemm_rowdot_avx2", .op = NK_OP_GEMM, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30,
+     .supports = nk_rowdot_gemm_supports,
+     .prepare = nk_rowdot_gemm_prepare, .release = nk_rowdot_release,
+     .run = nk_rowdot_avx2_run},
     {.name = "conv2d_packed_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 30,
      .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
@@ -151,7 +162,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 5
+#define NK_X86_KERNELS 7
 #else
 #define NK_X86_KERNELS 0
 #endif
