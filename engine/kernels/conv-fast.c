@@ -177,12 +177,23 @@ static void pack_input(const conv_fast *p, const float *x, int64_t q0,
         int64_t cols = cl - s * nr < nr ? cl - s * nr : nr;
         float *ds = dst + (size_t)s * (size_t)k * nr;
         if (p->pointwise) {
-            for (int64_t q = 0; q < k; q++) {
-                const float *src = x + q * pix + qs;
-                float *d = ds + q * nr;
-                memcpy(d, src, (size_t)cols * sizeof(float));
-                for (int64_t j = cols; j < nr; j++)
-                    d[j] = 0.0f;
+            /* Fixed-size copies inline to a few vector moves (a call to
+             * memcpy per 64 bytes costs more than the copy). */
+            if (cols == 16) {
+                for (int64_t q = 0; q < k; q++)
+                    memcpy(ds + q * 16, x + q * pix + qs, 16 * sizeof(float));
+            } else if (cols == 32) {
+                for (int64_t q = 0; q < k; q++)
+                    memcpy(ds + q * 32, x + q * pix + qs, 32 * sizeof(float));
+            } else {
+                for (int64_t q = 0; q < k; q++) {
+                    const float *src = x + q * pix + qs;
+                    float *d = ds + q * nr;
+                    for (int64_t j = 0; j < cols; j++)
+                        d[j] = src[j];
+                    for (int64_t j = cols; j < nr; j++)
+                        d[j] = 0.0f;
+                }
             }
             continue;
         }
