@@ -171,6 +171,28 @@ def cpu_model():
     return platform.processor() or "?"
 
 
+def write_markdown(path, meta, cells):
+    lines = [
+        "| model | batch | threads | nnkit ms | ORT ms | nnkit/ORT | target "
+        "| met | nnkit GFLOP/s | % of peak | rel. err vs ORT |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in cells:
+        lines.append("| %s | %d | %d | %.2f | %.2f | **%.3f** | <= %.1f | %s "
+                     "| %.1f | %.0f%% | %.1e |" % (
+                         c["model"], c["batch"], c["threads"], c["nnkit_ms"],
+                         c["ort_ms"], c["ratio"], c["target"],
+                         "yes" if c["ratio"] <= c["target"] else "**no**",
+                         c["nnkit_gflops"], c["peak_pct"], c["rel_err"]))
+    head = ("CPU: %s; nnkit %s; onnxruntime-node %s; started %s; load "
+            "average %.1f at start, %.1f at end (2 CPUs).\n\n" % (
+                meta["cpu"], meta["nnkit"], meta["onnxruntime_node"],
+                meta["date"], meta["loadavg_start"][0],
+                meta["loadavg_end"][0]))
+    with open(path + ".tmp", "w") as f:
+        f.write(head + "\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nnkit", default=os.environ.get("NNKIT_BIN", "nnkit"))
@@ -190,6 +212,7 @@ def main():
                     help="CI mode: mobilenet_v3_small, batch 1, 1 thread, "
                          "1 round of 2 runs; checks agreement, not speed")
     ap.add_argument("--json", help="also write all cells to this file")
+    ap.add_argument("--markdown", help="also write the table as Markdown")
     args = ap.parse_args()
     if args.short:
         args.models, args.batches, args.threads = ["mobilenet_v3_small"], [1], [1]
@@ -240,6 +263,8 @@ def main():
         with open(args.json + ".tmp", "w") as f:
             json.dump({"meta": meta, "cells": cells}, f, indent=1)
         os.replace(args.json + ".tmp", args.json)
+    if args.markdown:
+        write_markdown(args.markdown, meta, cells)
     if len(cells) != len(args.models) * len(args.batches) * len(args.threads):
         sys.exit("bench.py: some cells did not run")
 

@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ALIGN 64
@@ -78,6 +79,11 @@ static bool geom_ok(const nk_step *st, nk_conv_geom *g)
 
 bool nk_conv_winograd_supports(const nk_step *st)
 {
+    /* NNKIT_WINOGRAD=0: plan 3x3 convs with the packed GEMM instead (for
+     * A/B comparisons; read at plan time only). */
+    const char *env = getenv("NNKIT_WINOGRAD");
+    if (env && strcmp(env, "0") == 0)
+        return false;
     nk_conv_geom g;
     if (!geom_ok(st, &g))
         return false;
