@@ -434,6 +434,106 @@ static void test_gemm_random(void)
     nk_ctx_free(ctx);
 }
 
+/* ---- element-wise and softmax rows vs the reference ------------------- */
+
+static void test_eltwise_random(void)
+{
+    nk_ctx *ctx;
+    REQUIRE(nk_ctx_new(&ctx) == NK_OK);
+    nk_cpu cpu = nk_cpu_detect();
+    static const nk_op OPS[4] = {NK_OP_ADD, NK_OP_SUB, NK_OP_MUL, NK_OP_DIV};
+    int tested = 0;
+    for (int iter = 0; iter < 200; iter++) {
+        int64_t n = rnd_int(1, 3), c = rnd_int(1, 20), h = rnd_int(1, 13), w = rnd_int(1, 13);
+        int64_t ad[4] = {n, c, h, w}, bd[4] = {n, c, h, w};
+        int mode = iter % 5, brank = 4, swap = rnd_int(0, 1);
+        if (mode == 1) { brank = 1; bd[0] = 1; }                  /* scalar */
+        if (mode == 2) { bd[2] = bd[3] = 1; }                     /* per (n, c) */
+        if (mode == 3) { bd[0] = 1; bd[2] = bd[3] = 1; }          /* per c */
+        if (mode == 4) { bd[3] = 1; }                             /* not fast */
+        size_t an = n * c * h * w, bn = 1;
+        for (int i = 0; i < brank; i++)
+            bn *= bd[i];
+        float *a = malloc(an * 4), *b = malloc(bn * 4), *y1 = malloc(an * 4), *y2 = malloc(an * 4);
+        REQUIRE(a && b && y1 && y2);
+        fill(a, an);
+        fill(b, bn);
+        for (size_t i = 0; i < bn; i++)
+            b[i] += b[i] < 0 ? -0.5f : 0.5f; /* keep Div away from 0 */
+        nk_tensor ta = make_t("a", 4, ad, a, false), tb = make_t("b", brank, bd, b, false);
+        nk_tensor t1 = make_t("y", 4, ad, y1, false), t2 = t1;
+        t2.data = y2;
+        nk_tensor *ins[2] = {swap ? &tb : &ta, swap ? &ta : &tb};
+        nk_tensor *o1[1] = {&t1}, *o2[1] = {&t2};
+        nk_node node = {.name = "bin", .op = OPS[iter % 4],
+                        .act = iter % 3 == 0 ? NK_ACT_RELU : NK_ACT_NONE};
+        nk_step st = {.node = &node, .n_in = 2, .n_out = 1, .in = ins, .out = o1};
+        REQUIRE_OK(ctx, nk_binary_prepare(ctx, &st));
+        nk_binary_ref(&st, 0, 1);
+        nk_kernel_release_params(&st);
+        for (int r = 0; r < NK_KERNEL_COUNT; r++) {
+            const nk_kernel *k = &NK_KERNELS[r];
+            if (k->op != node.op || k->isa == NK_ISA_REF || !isa_ok(k->isa, &cpu))
+                continue;
+            int nth = rnd_int(1, 3);
+            nk_step fs = {.node = &node, .n_in = 2, .n_out = 1, .in = ins, .out = o2,
+                          .nth = nth, .kernel = k, .act = node.act};
+            bool sup = !k->supports || k->supports(&fs);
+            CHECKF(sup == (mode != 4 || w == 1 || h == 1), "%s: mode %d supported=%d", k->name, mode, sup);
+            if (!sup)
+                continue;
+            memset(y2, 0xff, an * 4);
+            for (int ith = 0; ith < nth; ith++)
+                k->run(&fs, ith, nth);
+            double e = rel_err(y2, y1, an);
+            CHECKF(e < DIRECT_BOUND, "%s mode %d swap %d: rel err %g", k->name, mode, swap, e);
+            tested++;
+        }
+        free(a); free(b); free(y1); free(y2);
+    }
+    /* Softmax over the last axis. */
+    for (int iter = 0; iter < 60; iter++) {
+        int64_t rows = rnd_int(1, 9), len = rnd_int(1, 1100);
+        int64_t d[2] = {rows, len};
+        float *x = malloc(rows * len * 4), *y1 = malloc(rows * len * 4), *y2 = malloc(rows * len * 4);
+        REQUIRE(x && y1 && y2);
+        fill(x, rows * len);
+        for (int64_t i = 0; i < rows * len; i++)
+            x[i] *= iter % 2 ? 30.0f : 3.0f; /* exercise large ranges */
+        nk_tensor tx = make_t("x", 2, d, x, false), t1 = make_t("y", 2, d, y1, false), t2 = t1;
+        t2.data = y2;
+        nk_tensor *ins[1] = {&tx}, *o1[1] = {&t1}, *o2[1] = {&t2};
+        nk_node node = {.name = "softmax", .op = NK_OP_SOFTMAX};
+        nk_step st = {.node = &node, .n_in = 1, .n_out = 1, .in = ins, .out = o1};
+        REQUIRE_OK(ctx, nk_softmax_prepare(ctx, &st));
+        nk_softmax_ref(&st, 0, 1);
+        nk_kernel_release_params(&st);
+        for (int r = 0; r < NK_KERNEL_COUNT; r++) {
+            const nk_kernel *k = &NK_KERNELS[r];
+            if (k->op != NK_OP_SOFTMAX || k->isa == NK_ISA_REF || !isa_ok(k->isa, &cpu))
+                continue;
+            nk_step fs = {.node = &node, .n_in = 1, .n_out = 1, .in = ins, .out = o2,
+                          .nth = 2, .kernel = k};
+            if (k->supports && !k->supports(&fs))
+                continue;
+            k->run(&fs, 0, 2);
+            k->run(&fs, 1, 2);
+            double e = 0.0;
+            for (int64_t i = 0; i < rows * len; i++) {
+                double rel = fabs((double)y2[i] - y1[i]) / (fabs(y1[i]) + 1e-30);
+                if (y1[i] > 1e-30f && !(rel <= e))
+                    e = rel;
+            }
+            CHECKF(e < DIRECT_BOUND, "%s rows=%lld len=%lld: max elementwise rel err %g",
+                   k->name, (long long)rows, (long long)len, e);
+            tested++;
+        }
+        free(x); free(y1); free(y2);
+    }
+    printf("# %d element-wise / softmax kernel runs checked\n", tested);
+    nk_ctx_free(ctx);
+}
+
 /* ---- pooling ------------------------------------------------------------ */
 
 static void test_pool_random(void)
@@ -571,5 +671,6 @@ static void test_residual_fusion(void)
 }
 
 NK_TESTS(T(test_microkernels), T(test_conv_random), T(test_gemm_random),
+         T(test_eltwise_random),
          T(test_pool_random),
          T(test_residual_fusion))

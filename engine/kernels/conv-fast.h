@@ -24,6 +24,12 @@ bool nk_dw_avx2_supports(const nk_step *st);
 nk_status nk_dw_avx2_prepare(nk_ctx *ctx, nk_step *st);
 void nk_dw_avx2_run(const nk_step *st, int ith, int nth);
 
+/* Element-wise binary ops and last-axis Softmax, AVX2 (x86/eltwise-avx2.c). */
+bool nk_binary_avx2_supports(const nk_step *st);
+void nk_binary_avx2_run(const nk_step *st, int ith, int nth);
+bool nk_softmax_avx2_supports(const nk_step *st);
+void nk_softmax_avx2_run(const nk_step *st, int ith, int nth);
+
 /* Winograd F(4x4, 3x3) for 3x3 stride-1 dilation-1 group-1 convs
  * (conv-winograd.c). Error bound: see docs/performance.md. */
 bool nk_conv_winograd_supports(const nk_step *st);

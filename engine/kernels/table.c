@@ -61,6 +61,21 @@ const nk_kernel NK_KERNELS[] = {
      .supports = nk_rowdot_gemm_supports,
      .prepare = nk_rowdot_gemm_prepare, .release = nk_rowdot_release,
      .run = nk_rowdot_avx2_run},
+    {.name = "add_avx2", .op = NK_OP_ADD, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30, .supports = nk_binary_avx2_supports,
+     .run = nk_binary_avx2_run},
+    {.name = "sub_avx2", .op = NK_OP_SUB, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30, .supports = nk_binary_avx2_supports,
+     .run = nk_binary_avx2_run},
+    {.name = "mul_avx2", .op = NK_OP_MUL, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30, .supports = nk_binary_avx2_supports,
+     .run = nk_binary_avx2_run},
+    {.name = "div_avx2", .op = NK_OP_DIV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30, .supports = nk_binary_avx2_supports,
+     .run = nk_binary_avx2_run},
+    {.name = "softmax_avx2", .op = NK_OP_SOFTMAX, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 30, .supports = nk_softmax_avx2_supports,
+     .run = nk_softmax_avx2_run},
     {.name = "conv2d_packed_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 30,
      .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
@@ -162,7 +177,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 7
+#define NK_X86_KERNELS 12
 #else
 #define NK_X86_KERNELS 0
 #endif
