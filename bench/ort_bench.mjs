@@ -60,11 +60,14 @@ const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape)
 let out = null;
 for (let i = 0; i < warmup; i++) out = await sess.run(feeds);
 const ms = [];
+const cpu0 = process.cpuUsage();
 for (let i = 0; i < runs; i++) {
   const t0 = process.hrtime.bigint();
   out = await sess.run(feeds);
   ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
+const cpu1 = process.cpuUsage(cpu0);
+const cpuMs = (cpu1.user + cpu1.system) / 1000 / Math.max(1, runs);
 if (!out) out = await sess.run(feeds);
 const y = out[sess.outputNames[0]];
 const save = arg('--save');
@@ -73,4 +76,4 @@ ms.sort((a, b) => a - b);
 const med = ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
 console.log(JSON.stringify({ runtime: 'onnxruntime-node', version: ort.env.versions ? ort.env.versions.common : '?',
   threads, runs, median_ms: med, p90_ms: ms[Math.min(ms.length - 1, Math.ceil(ms.length * 0.9) - 1)],
-  min_ms: ms[0], output: sess.outputNames[0], dims: y.dims }));
+  min_ms: ms[0], cpu_ms_per_run: cpuMs, output: sess.outputNames[0], dims: y.dims }));

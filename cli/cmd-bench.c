@@ -103,6 +103,8 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
             rc = cli_fail(ctx);
             goto done;
         }
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
     for (long long i = 0; i < runs; i++) {
         double a = now_ms();
         if (nk_plan_run(ctx, plan) != NK_OK) {
@@ -111,6 +113,15 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
         }
         ms[i] = now_ms() - a;
     }
+    getrusage(RUSAGE_SELF, &r1);
+    /* CPU time of all threads per run: less sensitive than wall time to
+     * other programs sharing the cores (spinning waits count too). */
+    double cpu_ms =
+        ((double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e3 +
+         (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) * 1e-3 +
+         (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e3 +
+         (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) * 1e-3) /
+        (double)runs;
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
     double med = runs % 2 ? ms[runs / 2]
                           : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
@@ -133,10 +144,11 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
                "\"median_ms\": %.4f, \"p90_ms\": %.4f, \"min_ms\": %.4f, "
                "\"images_per_s\": %.3f, \"gflop_per_run\": %.4f, "
                "\"gflops\": %.3f, \"peak_gflops\": %.3f, "
-               "\"peak_pct\": %.2f, \"peak_rss_mb\": %.1f}\n",
+               "\"peak_pct\": %.2f, \"peak_rss_mb\": %.1f, "
+               "\"cpu_ms_per_run\": %.3f}\n",
                batch, nth, runs, warmup, nk_cpu_isa_name(), plan_ms, med,
                p90, ms[0], ips, flops * 1e-9, gflops, peak, 100.0 * gflops / peak,
-               rss_mb);
+               rss_mb, cpu_ms);
     } else {
         printf("model        %s\n", pos.v[0]);
         printf("batch        %lld\nthreads      %d\nisa          %s\n", batch,
@@ -145,6 +157,7 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
         printf("latency      median %.3f ms  p90 %.3f ms  min %.3f ms  "
                "(%lld runs after %lld warm-up)\n", med, p90, ms[0], runs,
                warmup);
+        printf("cpu time     %.3f ms per run (all threads)\n", cpu_ms);
         printf("throughput   %.2f images/s\n", ips);
         printf("compute      %.3f GFLOP/run  %.2f GFLOP/s  = %.1f%% of peak "
                "%.1f GFLOP/s (%d x %.1f, FMA probe)\n", flops * 1e-9, gflops,
