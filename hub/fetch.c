@@ -269,10 +269,12 @@ static attempt_result classify(nk_ctx *ctx, const char *url, CURLcode rc,
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
-        *st = nk_fail(ctx, NK_NET, "%s: %s%s", url, why,
-                      rc == CURLE_OPERATION_TIMEDOUT
-                          ? " (NNKIT_HUB_TIMEOUT sets the limit)"
-                          : "");
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+            *st = nk_fail(ctx, NK_NET, "%s: timed out after %ld s without "
+                          "data (%s; NNKIT_HUB_TIMEOUT sets the limit)", url,
+                          x->env->timeout, why);
+        else
+            *st = nk_fail(ctx, NK_NET, "%s: %s", url, why);
         return ATTEMPT_RETRY;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:

@@ -18,7 +18,7 @@ Endpoints: main host: /OWNER/REPO/archive/REF.tar.gz, /codeload/...,
 /files/..; asset host (second port): /assets/OWNER/REPO/TAG/NAME.
 Control: POST /_control {"faults": {PATH: [FAULT, ...]}, "no_digest": [..]}
 faults (consumed one per request): "drop" (half the body, then close),
-"500", "503", "429" (Retry-After: 1), "404", "slow" (stall 30 s), "delay"
+an HTTP status ("500", "404", "401", ...; "429" adds Retry-After: 1), "slow" (stall 30 s), "delay"
 (1 s pause, then serve). GET /_stats -> {"bytes", "requests", "auth"}.
 """
 import hashlib, io, json, os, ssl, sys, tarfile, threading, time
@@ -103,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
                 body = json.dumps(STATS).encode()
             return self.send_plain(200, body, [("Content-Type", "application/json")])
         fault = take_fault(path)
-        if fault in ("500", "503", "404"):
+        if fault and fault.isdigit() and fault != "429":
             return self.send_plain(int(fault), b"injected")
         if fault == "429":
             return self.send_plain(429, b"slow down", [("Retry-After", "1")])
@@ -201,6 +201,7 @@ class Handler(BaseHTTPRequestHandler):
 def serve(role, ctx):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    srv.handle_error = lambda request, address: None  # dropped clients
     srv.role = role
     if ctx:
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
