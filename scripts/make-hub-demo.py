@@ -58,11 +58,14 @@ def state_dict_pickle(tensors):
 
 
 def write_pth(path, tensors, values):
+    def entry(name):  # fixed time stamps: the same seed gives the same bytes
+        return zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
     with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", state_dict_pickle(tensors))
+        z.writestr(entry("archive/data.pkl"), state_dict_pickle(tensors))
         for key, v in enumerate(values):
-            z.writestr("archive/data/%d" % key, struct.pack("<%df" % len(v), *v))
-        z.writestr("archive/version", "3\n")
+            z.writestr(entry("archive/data/%d" % key),
+                       struct.pack("<%df" % len(v), *v))
+        z.writestr(entry("archive/version"), "3\n")
     os.replace(path + ".tmp", path)
 
 
