@@ -20,6 +20,7 @@ int cmd_zoo(nk_ctx *ctx, int argc, char **argv);
 int cmd_info(nk_ctx *ctx, int argc, char **argv);
 int cmd_run(nk_ctx *ctx, int argc, char **argv);
 int cmd_convert(nk_ctx *ctx, int argc, char **argv);
+int cmd_hub(nk_ctx *ctx, int argc, char **argv);
 
 /* ---- options ------------------------------------------------------------ */
 

@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"info", cmd_info, "summarise a model: layers, shapes, metadata"},
     {"run", cmd_run, "run a model on images or .npy tensors"},
     {"convert", cmd_convert, "convert a model between formats"},
+    {"hub", cmd_hub, "pull pretrained models (torch.hub style); cache"},
 };
 
 static void print_usage(FILE *f)

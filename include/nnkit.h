@@ -385,6 +385,116 @@ NK_API nk_status nk_image_to_input(nk_ctx *ctx, const nk_image *img,
                                    const nk_preproc *p, nk_tensor *t,
                                    int64_t index);
 
+/* ---------------------------------------------------------------------
+ * Hub: pulling pretrained models (torch.hub style), cache and verification
+ *
+ * Three kinds of pulls (docs/hub.md):
+ *   nk_hub_pull(ctx, o, "resnet18", NULL, &e)          nnkit's index
+ *   nk_hub_pull(ctx, o, "owner/repo[:ref]", "model", &e) a repository's
+ *                                                       nnkit-hub.json
+ *   nk_hub_pull(ctx, o, "owner/repo@tag", "asset", &e)  a release asset
+ * Downloads are verified by SHA-256 before they enter the cache, retried on
+ * transient errors, resumed with HTTP Range, and TLS is always verified.
+ * The environment (NNKIT_HOME, NNKIT_OFFLINE, NNKIT_GITHUB_URL,
+ * NNKIT_GITHUB_API_URL, NNKIT_HUB_INDEX, NNKIT_HUB_MIRROR,
+ * NNKIT_HUB_TIMEOUT, GITHUB_TOKEN, CURL_CA_BUNDLE, proxies) is read at each
+ * call. Concurrent pulls of one entry, from threads or processes, are
+ * serialised by a lock file: all succeed and one entry is kept.
+ * ------------------------------------------------------------------- */
+
+/* Download progress: bytes done and total (0 if unknown) of `what`. */
+typedef void (*nk_hub_progress_fn)(void *user, const char *what,
+                                   uint64_t done, uint64_t total);
+
+typedef struct nk_hub_opts {
+    const char *home;   /* cache root; NULL = NNKIT_HOME, else
+                           $XDG_CACHE_HOME/nnkit, else ~/.cache/nnkit */
+    int offline;        /* 1: never use the network (also NNKIT_OFFLINE=1) */
+    int trust;          /* 1: trust the repository's owner (remembered) */
+    int force;          /* 1: download and rebuild even when cached */
+    const char *sha256; /* asset pulls: expected SHA-256 (64 hex digits) */
+    const char *output; /* also write the result here: models in the
+                           format of the extension, assets byte for byte */
+    nk_hub_progress_fn progress; /* NULL: silent */
+    void *progress_user;
+} nk_hub_opts;
+
+typedef enum nk_hub_kind {
+    NK_HUB_INDEX = 0, /* a model of nnkit's index */
+    NK_HUB_REPO,      /* a model of a repository's manifest */
+    NK_HUB_ASSET,     /* a release asset, kept as downloaded */
+    NK_HUB_KIND_COUNT
+} nk_hub_kind;
+
+/* A cache entry. Strings are owned by the entry (nk_hub_entry_clear). */
+typedef struct nk_hub_entry {
+    char *name;          /* "resnet18", "owner/repo:ref/model",
+                            "owner/repo@tag/asset" */
+    nk_hub_kind kind;
+    char *path;          /* the cached file: .nnk model or the asset */
+    char *sha256;        /* SHA-256 of that file */
+    uint64_t size;       /* its size in bytes */
+    char *source;        /* URL of the weights or asset ("" if none) */
+    char *source_sha256; /* SHA-256 of the downloaded weights/asset */
+    int verified;        /* 1: checked against a published hash; 0: no
+                            hash was published, the one got is recorded */
+    char *arch;          /* zoo architecture ("" for assets) */
+    int64_t created;     /* Unix time of the pull */
+} nk_hub_entry;
+
+/* Frees the strings of e and zeroes it; NULL and zeroed entries are fine. */
+NK_API void nk_hub_entry_clear(nk_hub_entry *e);
+NK_API const char *nk_hub_kind_name(nk_hub_kind k); /* "index", ... */
+
+/*
+ * nk_hub_pull — pull `spec` (and `model`, for repository and release
+ * pulls) into the cache and fill *out. A cached entry is used as is
+ * (unless opts->force). Errors: NK_NOT_FOUND (unknown name, missing
+ * entry offline, HTTP 404), NK_NET (network, TLS, timeouts after the
+ * retries), NK_CHECKSUM (the message gives the expected and the got
+ * hash; nothing is left in the cache), NK_FORMAT (bad index, manifest or
+ * archive, a refused archive entry), NK_INVALID_ARG (an owner not yet
+ * trusted without opts->trust, a malformed spec). opts may be NULL.
+ */
+NK_API nk_status nk_hub_pull(nk_ctx *ctx, const nk_hub_opts *opts,
+                             const char *spec, const char *model,
+                             nk_hub_entry *out);
+
+/* The cache entry `name` (as nk_hub_entry.name); NK_NOT_FOUND if none. */
+NK_API nk_status nk_hub_info(nk_ctx *ctx, const nk_hub_opts *opts,
+                             const char *name, nk_hub_entry *out);
+
+/* Call fn for each cache entry, sorted by name; fn returns non-zero to
+ * stop. The entry is valid during the call only. */
+typedef int (*nk_hub_entry_fn)(void *user, const nk_hub_entry *e);
+NK_API nk_status nk_hub_list(nk_ctx *ctx, const nk_hub_opts *opts,
+                             nk_hub_entry_fn fn, void *user);
+
+/* Remove entry `name` and the downloads only it used. NK_NOT_FOUND if
+ * absent. */
+NK_API nk_status nk_hub_rm(nk_ctx *ctx, const nk_hub_opts *opts,
+                           const char *name);
+
+/*
+ * nk_hub_verify — re-hash every file of the cache. Entries whose file is
+ * missing or does not match are removed, as are corrupt downloads; fn
+ * (may be NULL) is called for every entry with NK_OK or the failure and
+ * its message. *n_bad (may be NULL) counts the removed items.
+ */
+typedef void (*nk_hub_verify_fn)(void *user, const char *name,
+                                 nk_status st, const char *msg);
+NK_API nk_status nk_hub_verify(nk_ctx *ctx, const nk_hub_opts *opts,
+                               nk_hub_verify_fn fn, void *user, int *n_bad);
+
+/* Whether repository owner `owner` is trusted (1) or not (0). */
+NK_API int nk_hub_owner_trusted(nk_ctx *ctx, const nk_hub_opts *opts,
+                                const char *owner);
+
+/* The cache root the options and environment select, into buf (size n);
+ * NK_INVALID_ARG if it does not fit or no home can be found. */
+NK_API nk_status nk_hub_home(nk_ctx *ctx, const nk_hub_opts *opts,
+                             char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
