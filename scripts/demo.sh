@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh — the main job end to end, offline: installs the Debian packages,
-# builds nnkit, creates a ResNet-18 from the zoo, prints its summary and
-# classifies real images shipped by Debian data packages.
+# builds nnkit, pulls a model with `nnkit hub` from a local GitHub stand-in,
+# creates a ResNet-18 from the zoo, prints its summary and classifies real
+# images shipped by Debian data packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ cmake --build build -j2 --target nnkit
 nnkit=build/nnkit
 demo=build/demo
 mkdir -p "$demo"
+
+step "Pulling a model with nnkit hub from a local GitHub stand-in (127.0.0.1, no internet)"
+scripts/demo-hub.sh "$nnkit" "$demo"
 
 step "Creating a ResNet-18 from the model zoo"
 cat <<'NOTE'
