@@ -33,9 +33,10 @@
 #define NK_ONNX_WRITE_OPSET_MAX 17
 
 /* Metadata keys the writer uses in ModelProto.metadata_props (docs/onnx.md). */
-#define NK_ONNX_META_LABELS "nnkit.labels"         /* JSON array of strings */
-#define NK_ONNX_META_PREPROC "nnkit.preprocessing" /* JSON object */
-#define NK_ONNX_META_PREFIX "nnkit.meta."          /* + provenance key */
+#define NK_ONNX_META_LABELS "nnkit.labels"         /* one label per line */
+#define NK_ONNX_META_PREPROC "nnkit.preprocessing" /* "key=value;..." */
+/* Every other metadata key (provenance: "source", "sha256", ...) is a
+ * metadata_props entry of the same key. */
 
 /*
  * nk_onnx_read_tensor_file — read a file holding one serialized
@@ -53,9 +54,13 @@ nk_status nk_onnx_read_tensor_file(nk_ctx *ctx, const char *path,
 int nk_onnx_bid(const uint8_t *head, size_t n, const char *path);
 nk_status nk_onnx_load(nk_ctx *ctx, const char *path, nk_graph **out);
 nk_status nk_onnx_save(nk_ctx *ctx, const nk_graph *g, const char *path);
-/* Save at a given opset (NK_ONNX_WRITE_OPSET_MIN..MAX; 0 = default). */
-nk_status nk_onnx_save_opset(nk_ctx *ctx, const nk_graph *g, const char *path,
-                             int opset);
+/* Save at opset (NK_ONNX_WRITE_OPSET_MIN..MAX; 0 = default 13), with
+ * weights in external data PATH.data when the used initializers total more
+ * than external_threshold bytes (0 = the default, 2,000,000,000). */
+nk_status nk_onnx_save_ex(nk_ctx *ctx, const nk_graph *g, const char *path,
+                          int opset, int64_t external_threshold);
+nk_status nk_onnx_save_opts(nk_ctx *ctx, const nk_graph *g, const char *path,
+                            const nk_save_opts *opts);
 
 /* ---- shared between reader, writer and tensor files ------------------ */
 
