@@ -63,4 +63,17 @@ void nk_softmax_ref(const nk_step *st, int ith, int nth);
 nk_status nk_dropout_prepare(nk_ctx *ctx, nk_step *st);
 void nk_dropout_ref(const nk_step *st, int ith, int nth);
 
+/* shape-ops.c: Shape, ConstantOfShape (Unsqueeze/Squeeze use nk_copy_ref) */
+void nk_shape_ref(const nk_step *st, int ith, int nth);
+void nk_constantofshape_ref(const nk_step *st, int ith, int nth);
+
+/* gather.c, slice.c, cast.c: any dtype */
+void nk_gather_ref(const nk_step *st, int ith, int nth);
+void nk_slice_ref(const nk_step *st, int ith, int nth);
+void nk_cast_ref(const nk_step *st, int ith, int nth);
+
+/* reduce.c */
+nk_status nk_reducemean_prepare(nk_ctx *ctx, nk_step *st);
+void nk_reducemean_ref(const nk_step *st, int ith, int nth);
+
 #endif /* NK_KERNELS_IMPL_H */

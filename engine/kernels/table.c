@@ -79,16 +79,16 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "globalavgpool_ref", .op = NK_OP_GLOBALAVGPOOL,
      .dtype = NK_F32, .isa = NK_ISA_REF, .run = nk_globalavgpool_ref},
     /* Shape and data movement */
-    {.name = "flatten_copy", .op = NK_OP_FLATTEN, .dtype = NK_F32,
+    {.name = "flatten_copy", .op = NK_OP_FLATTEN, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
-    {.name = "reshape_copy", .op = NK_OP_RESHAPE, .dtype = NK_F32,
+    {.name = "reshape_copy", .op = NK_OP_RESHAPE, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
-    {.name = "identity_copy", .op = NK_OP_IDENTITY, .dtype = NK_F32,
+    {.name = "identity_copy", .op = NK_OP_IDENTITY, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
     {.name = "transpose_ref", .op = NK_OP_TRANSPOSE, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_transpose_prepare, .release = REL,
      .run = nk_transpose_ref},
-    {.name = "concat_ref", .op = NK_OP_CONCAT, .dtype = NK_F32,
+    {.name = "concat_ref", .op = NK_OP_CONCAT, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .prepare = nk_concat_prepare, .release = REL,
      .run = nk_concat_ref},
     {.name = "pad_ref", .op = NK_OP_PAD, .dtype = NK_F32, .isa = NK_ISA_REF,
@@ -99,11 +99,29 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "dropout_ref", .op = NK_OP_DROPOUT, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_dropout_prepare, .release = REL,
      .run = nk_dropout_ref},
+    /* Exporter glue (any dtype: these move or convert elements) */
+    {.name = "shape_ref", .op = NK_OP_SHAPE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_shape_ref},
+    {.name = "gather_ref", .op = NK_OP_GATHER, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_gather_ref},
+    {.name = "unsqueeze_copy", .op = NK_OP_UNSQUEEZE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "squeeze_copy", .op = NK_OP_SQUEEZE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "slice_ref", .op = NK_OP_SLICE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_slice_ref},
+    {.name = "cast_ref", .op = NK_OP_CAST, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_cast_ref},
+    {.name = "constantofshape_ref", .op = NK_OP_CONSTANTOFSHAPE,
+     .dtype = NK_DTYPE_ANY, .isa = NK_ISA_REF, .run = nk_constantofshape_ref},
+    {.name = "reducemean_ref", .op = NK_OP_REDUCEMEAN, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_reducemean_prepare,
+     .run = nk_reducemean_ref},
 };
 
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
-_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] == 30,
+_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] == 38,
                "kernel table changed: update the count here");
 
 static bool isa_available(nk_isa isa, const nk_cpu *cpu)
@@ -135,7 +153,8 @@ const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
         }
     for (int i = 0; i < NK_KERNEL_COUNT; i++) {
         const nk_kernel *k = &NK_KERNELS[i];
-        if (k->op != st->node->op || k->dtype != dt)
+        if (k->op != st->node->op ||
+            (k->dtype != dt && k->dtype != NK_DTYPE_ANY))
             continue;
         if (reference && k->isa != NK_ISA_REF)
             continue;
