@@ -32,6 +32,9 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "clip_ref", .op = NK_OP_CLIP, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
      .run = nk_unary_ref},
+    {.name = "clip_int_ref", .op = NK_OP_CLIP, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_clip_int_prepare, .run = nk_clip_int_ref},
     {.name = "leakyrelu_ref", .op = NK_OP_LEAKYRELU, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
      .run = nk_unary_ref},
@@ -56,6 +59,18 @@ const nk_kernel NK_KERNELS[] = {
      .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
     {.name = "div_ref", .op = NK_OP_DIV, .dtype = NK_F32, .isa = NK_ISA_REF,
      .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
+    {.name = "add_int_ref", .op = NK_OP_ADD, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
+    {.name = "sub_int_ref", .op = NK_OP_SUB, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
+    {.name = "mul_int_ref", .op = NK_OP_MUL, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
+    {.name = "div_int_ref", .op = NK_OP_DIV, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
     /* Matrix products */
     {.name = "matmul_ref", .op = NK_OP_MATMUL, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_matmul_prepare, .release = REL,
@@ -71,6 +86,12 @@ const nk_kernel NK_KERNELS[] = {
      .release = REL, .run = nk_gemm_blocked},
     /* Pooling */
     {.name = "maxpool_ref", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
+     .run = nk_maxpool_ref},
+    {.name = "maxpool_u8_ref", .op = NK_OP_MAXPOOL, .dtype = NK_U8,
+     .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
+     .run = nk_maxpool_ref},
+    {.name = "maxpool_i8_ref", .op = NK_OP_MAXPOOL, .dtype = NK_I8,
      .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
      .run = nk_maxpool_ref},
     {.name = "avgpool_ref", .op = NK_OP_AVGPOOL, .dtype = NK_F32,
@@ -93,6 +114,9 @@ const nk_kernel NK_KERNELS[] = {
      .run = nk_concat_ref},
     {.name = "pad_ref", .op = NK_OP_PAD, .dtype = NK_F32, .isa = NK_ISA_REF,
      .prepare = nk_pad_prepare, .release = REL, .run = nk_pad_ref},
+    {.name = "pad_i32_ref", .op = NK_OP_PAD, .dtype = NK_I32,
+     .isa = NK_ISA_REF, .prepare = nk_pad_prepare, .release = REL,
+     .run = nk_pad_ref},
     {.name = "softmax_ref", .op = NK_OP_SOFTMAX, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_softmax_prepare, .release = REL,
      .run = nk_softmax_ref},
@@ -121,7 +145,7 @@ const nk_kernel NK_KERNELS[] = {
 
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
-_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] == 38,
+_Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] == 46,
                "kernel table changed: update the count here");
 
 static bool isa_available(nk_isa isa, const nk_cpu *cpu)
