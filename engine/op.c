@@ -50,6 +50,24 @@ const nk_op_info NK_OPS[NK_OP_COUNT] = {
 _Static_assert(sizeof NK_OPS / sizeof NK_OPS[0] == NK_OP_COUNT,
                "every op needs a row in NK_OPS");
 
+bool nk_op_input_is_param(nk_op op, int i)
+{
+    switch (op) {
+    case NK_OP_RESHAPE:
+    case NK_OP_UNSQUEEZE:
+    case NK_OP_SQUEEZE:
+    case NK_OP_REDUCEMEAN:
+    case NK_OP_PAD:
+        return i == 1;
+    case NK_OP_SLICE:
+        return i >= 1 && i <= 4;
+    case NK_OP_CONSTANTOFSHAPE:
+        return i == 0;
+    default:
+        return false;
+    }
+}
+
 nk_op nk_op_from_name(const char *name)
 {
     for (int i = 0; i < NK_OP_COUNT; i++)

@@ -92,6 +92,12 @@ nk_status nk_infer_reducemean(nk_ctx *, const nk_node *, nk_tensor *const *,
 
 /* Shared helpers for inference and kernels. */
 
+/* Is input i of op a parameter whose values shape inference needs
+ * (Reshape's shape, Slice's starts/ends/axes/steps, Squeeze/Unsqueeze/
+ * ReduceMean axes, ConstantOfShape's shape, Pad's pads)? Such inputs must
+ * be initializers or computed from shapes (engine/shape-eval.c). */
+bool nk_op_input_is_param(nk_op op, int i);
+
 /*
  * nk_const_ints — read the integer values of a parameter input (Reshape's
  * shape, Slice's starts, Unsqueeze's axes, ...): t must be i64 or i32,
