@@ -8,3 +8,10 @@ nk_add_test(test-onnx-backend
   ARGS /usr/share/libonnx-testdata/data/node
   TIMEOUT 600)
 set_tests_properties(test-onnx-backend PROPERTIES SKIP_RETURN_CODE 77)
+
+# The glue torch.onnx.export writes (opsets 11, 13, 17, dynamic batch),
+# run by `nnkit run` at batch 1 and 3 against PyTorch.
+nk_add_script_test(onnx-glue-export
+  COMMAND ${NK_PYTHON} ${NK_TEST_DIR}/onnx_glue_export.py
+  LABELS interop
+  TIMEOUT 600)
