@@ -4,10 +4,13 @@
 # / Reshape on i64 shape values), with numpy references, written as
 # OUTDIR/<case>/{case.txt, in*.npy, out*.npy} for tests/test-ops.c.
 # Outputs keep their real dtype (Shape is i64, Cast to f16 is f16, ...).
+# Also the pools beyond 2-D and MaxPool's Indices output (PyTorch refs).
 import os
 import sys
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 OUT = sys.argv[1]
 RNG = np.random.default_rng(20240611)
@@ -142,8 +145,8 @@ emit("cast_u8_f32", "Cast", [U], [U.astype(np.float32)],
      attrs=[("to", "int", 1)])
 emit("cast_u8_i8", "Cast", [U], [np.clip(U, -128, 127).astype(np.int8)],
      attrs=[("to", "int", 3)])
-F = np.abs(X) * 10
-emit("cast_f32_u8", "Cast", [F], [np.trunc(F).astype(np.uint8)],
+FA = np.abs(X) * 10
+emit("cast_f32_u8", "Cast", [FA], [np.trunc(FA).astype(np.uint8)],
      attrs=[("to", "int", 2)])
 H = X.astype(np.float16)
 emit("cast_f16_f32", "Cast", [H], [H.astype(np.float32)],
@@ -173,3 +176,56 @@ emit("reducemean_all", "ReduceMean", [X],
      [X.mean(keepdims=True)], tol=1e-5)
 emit("reducemean_noop", "ReduceMean", [X, None], [X],
      attrs=[("noop_with_empty_axes", "int", 1)])
+
+# ---- pools: 1-D, 3-D, Indices --------------------------------------------------
+
+torch.manual_seed(7)
+X = torch.randn(2, 3, 11)
+emit("maxpool_1d", "MaxPool", [X.numpy()],
+     [F.max_pool1d(X, 3, 2, 1).numpy()],
+     attrs=[("kernel_shape", "ints", [3]), ("strides", "ints", [2]),
+            ("pads", "ints", [1, 1])])
+emit("avgpool_1d_ceil", "AveragePool", [X.numpy()],
+     [F.avg_pool1d(X, 3, 2, 1, ceil_mode=True,
+                   count_include_pad=False).numpy()],
+     attrs=[("kernel_shape", "ints", [3]), ("strides", "ints", [2]),
+            ("pads", "ints", [1, 1]), ("ceil_mode", "int", 1)], tol=1e-5)
+X = torch.randn(1, 2, 6, 7, 5)
+emit("maxpool_3d", "MaxPool", [X.numpy()],
+     [F.max_pool3d(X, 2, (2, 1, 2), dilation=(1, 2, 1)).numpy()],
+     attrs=[("kernel_shape", "ints", [2, 2, 2]),
+            ("strides", "ints", [2, 1, 2]), ("dilations", "ints", [1, 2, 1])])
+emit("avgpool_3d_pad", "AveragePool", [X.numpy()],
+     [F.avg_pool3d(X, 3, 2, 1, count_include_pad=True).numpy()],
+     attrs=[("kernel_shape", "ints", [3, 3, 3]),
+            ("strides", "ints", [2, 2, 2]),
+            ("pads", "ints", [1, 1, 1, 1, 1, 1]),
+            ("count_include_pad", "int", 1)], tol=1e-5)
+X = torch.randn(2, 3, 7, 6)
+y, idx = F.max_pool2d(X, 3, 2, 1, return_indices=True)
+plane = 7 * 6
+base = (torch.arange(2 * 3).reshape(2, 3, 1, 1) * plane)
+emit("maxpool_indices", "MaxPool", [X.numpy()],
+     [y.numpy(), (idx + base).numpy()],
+     attrs=[("kernel_shape", "ints", [3, 3]), ("strides", "ints", [2, 2]),
+            ("pads", "ints", [1, 1, 1, 1])])
+col = (idx % 6) * 7 + idx // 6  # column-major position in the plane
+emit("maxpool_indices_colmajor", "MaxPool", [X.numpy()],
+     [y.numpy(), (col + base).numpy()],
+     attrs=[("kernel_shape", "ints", [3, 3]), ("strides", "ints", [2, 2]),
+            ("pads", "ints", [1, 1, 1, 1]), ("storage_order", "int", 1)])
+U = RNG.integers(0, 256, size=(1, 2, 5, 5), dtype=np.uint8)
+emit("maxpool_u8", "MaxPool", [U],
+     [F.max_pool2d(torch.from_numpy(U.astype(np.float32)), 2, 1).numpy()
+      .astype(np.uint8)],
+     attrs=[("kernel_shape", "ints", [2, 2])])
+
+# ---- integer arithmetic (shape values, uint8) --------------------------------------
+
+A = RNG.integers(0, 256, size=(3, 4), dtype=np.uint8)
+B = RNG.integers(1, 256, size=(4,), dtype=np.uint8)
+emit("add_u8_wraps", "Add", [A, B], [A + B])
+emit("div_u8", "Div", [A, B], [A // B])
+emit("mul_i64_shape", "Mul", [i64(7, 3), i64(2)], [i64(14, 6)])
+emit("sub_i32", "Sub", [np.array([5, -2], np.int32), np.array([7], np.int32)],
+     [np.array([-2, -9], np.int32)])
