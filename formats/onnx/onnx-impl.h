@@ -33,6 +33,10 @@ nk_status nk_onnx_upgrade_node(nk_onnx_reader *r, nk_node *n);
  * is not the last one; refuses what it cannot express. */
 nk_status nk_onnx_fix_legacy_softmax(nk_onnx_reader *r);
 
+/* Rewrite x * HardSigmoid(x; alpha 1/6, beta 1/2) — HardSwish as
+ * exporters write it before opset 14 — into one HardSwish node. */
+nk_status nk_onnx_fuse_hardswish(nk_onnx_reader *r);
+
 /* A new f32 / i64 initializer named after base (made unique); returns its
  * tensor index. rank 0 when n == 1 and scalar, else rank 1 of n values. */
 nk_status nk_onnx_const_f32(nk_ctx *ctx, nk_graph *g, const char *base,

@@ -134,8 +134,7 @@ nk_status nk_onnx_preproc_parse(nk_ctx *ctx, const char *s, nk_preproc *out)
     p.valid = 1;
     p.scale = 1.0f;
     p.channels = 3;
-    for (int i = 0; i < 4; i++)
-        p.std[i] = 1.0f;
+    /* mean/std values past the listed ones stay 0, as the writer had them */
     char *copy = nk_strdup(s);
     if (!copy)
         return nk_fail(ctx, NK_NOMEM, "out of memory");

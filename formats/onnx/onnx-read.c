@@ -734,6 +734,8 @@ nk_status nk_onnx_load(nk_ctx *ctx, const char *path, nk_graph **out)
         goto done;
     nk_onnx_reader r = {ctx, path, g, (int)opset, false, file_uses, m->graph};
     st = build(&r, m, dir);
+    if (!st)
+        st = nk_onnx_fuse_hardswish(&r);
     if (!st && r.legacy_softmax) {
         st = nk_graph_infer(ctx, g);
         if (st)

@@ -396,3 +396,46 @@ nk_status nk_onnx_fix_legacy_softmax(nk_onnx_reader *r)
     nk_free(old);
     return st;
 }
+
+/* ---- HardSwish as exporters write it below opset 14 ------------------------ */
+
+nk_status nk_onnx_fuse_hardswish(nk_onnx_reader *r)
+{
+    nk_graph *g = r->g;
+    bool *dead = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        nk_node *h = &g->nodes[i];
+        if (h->op != NK_OP_HARDSIGMOID || h->n_in != 1 || h->n_out != 1 ||
+            nk_node_float(h, "alpha", 0.2f) != 1.0f / 6.0f ||
+            nk_node_float(h, "beta", 0.5f) != 0.5f)
+            continue;
+        int x = h->in[0], t = h->out[0], uses = 0;
+        nk_node *mul = NULL;
+        for (int k = 0; k < g->n_nodes; k++)
+            for (int j = 0; j < g->nodes[k].n_in; j++)
+                if (g->nodes[k].in[j] == t) {
+                    uses++;
+                    mul = &g->nodes[k];
+                }
+        for (int k = 0; k < g->n_outputs; k++)
+            if (g->outputs[k] == t)
+                uses += 2;
+        if (uses != 1 || mul->op != NK_OP_MUL || mul->n_in != 2 ||
+            mul->act != NK_ACT_NONE ||
+            !((mul->in[0] == x && mul->in[1] == t) ||
+              (mul->in[0] == t && mul->in[1] == x)))
+            continue;
+        if (!dead && !(dead = nk_calloc((size_t)g->n_nodes, sizeof *dead)))
+            return nk_fail(r->ctx, NK_NOMEM, "%s: out of memory", r->path);
+        /* x * HardSigmoid(x; 1/6, 1/2) is HardSwish(x), bit for bit */
+        mul->op = NK_OP_HARDSWISH;
+        mul->in[0] = x;
+        mul->n_in = 1;
+        mul->n_attr = 0;
+        dead[i] = true;
+    }
+    if (dead)
+        nk_graph_remove_nodes(g, dead);
+    nk_free(dead);
+    return NK_OK;
+}

@@ -308,13 +308,20 @@ static nk_status const_ints(onnx_writer *w, const nk_node *n, int i,
 
 /* Emit y = act(x) for a fused activation (or the HardSwish decomposition
  * below opset 14). */
-static nk_status emit_act(onnx_writer *w, const char *name, nk_act act,
-                          float a0, float a1, const char *x, const char *y)
+static nk_status emit_act(onnx_writer *w, const char *name, bool own_name,
+                          nk_act act, float a0, float a1, const char *x,
+                          const char *y)
 {
     const char *in[3] = {x, "", ""};
     Onnx__NodeProto *np = NULL;
     char nm[600];
-    snprintf(nm, sizeof nm, "%s::%s", name, nk_act_name(act));
+    /* a fused activation is named after its producer; a HardSwish node
+     * that is decomposed keeps its own name on the final Mul, so readers
+     * fusing the pair back get the name back */
+    if (own_name)
+        snprintf(nm, sizeof nm, "%s", name);
+    else
+        snprintf(nm, sizeof nm, "%s::%s", name, nk_act_name(act));
     switch (act) {
     case NK_ACT_RELU:
         np = emit(w, "Relu", nm, 1, in, 1, &y);
@@ -351,8 +358,7 @@ static nk_status emit_act(onnx_writer *w, const char *name, nk_act act,
             attr_float(w, np, "alpha", 1.0f / 6.0f);
             attr_float(w, np, "beta", 0.5f);
             const char *mi[2] = {x, hs};
-            snprintf(nm2, sizeof nm2, "%s::mul", nm);
-            np = emit(w, "Mul", nm2, 2, mi, 1, &y);
+            np = emit(w, "Mul", nm, 2, mi, 1, &y);
         }
         break;
     default:
@@ -456,7 +462,8 @@ static nk_status write_node(onnx_writer *w, const nk_node *n)
                               "needs opset >= 14");
     } else if (is_op(n, "HardSwish") && v < 14) {
         const char *x = tname(w, n->in[0]);
-        if ((st = emit_act(w, n->name, NK_ACT_HARDSWISH, 0, 0, x, out[0])))
+        if ((st = emit_act(w, n->name, true, NK_ACT_HARDSWISH, 0, 0, x,
+                           out[0])))
             return st;
         goto activation;
     } else if (is_op(n, "Shape") && v < 15 &&
@@ -488,14 +495,20 @@ static nk_status write_node(onnx_writer *w, const nk_node *n)
         const nk_tensor *t = nk_node_input(g, n, 1);
         if (t)
             attr_float(w, np, "ratio", *(const float *)t->data);
+    } else if ((is_op(n, "Softmax") || is_op(n, "LogSoftmax") ||
+                is_op(n, "Hardmax")) && v < 13) {
+        /* the last axis, said explicitly: the old default is 1 */
+        static const char *const s[] = {"axis", NULL};
+        skip = s;
+        attr_int(w, np, "axis", -1);
     }
     copy_attrs(w, np, n, skip);
 activation:
     if (n->act != NK_ACT_NONE) {
         char nm[600];
         snprintf(nm, sizeof nm, "%s", n->name[0] ? n->name : final_out);
-        if ((st = emit_act(w, nm, n->act, n->act_a0, n->act_a1, out[0],
-                           final_out)))
+        if ((st = emit_act(w, nm, false, n->act, n->act_a0, n->act_a1,
+                           out[0], final_out)))
             return st;
     }
     return w->oom ? nk_fail(w->ctx, NK_NOMEM, "%s: out of memory", w->path)
