@@ -720,8 +720,12 @@ nk_status nk_onnx_load(nk_ctx *ctx, const char *path, nk_graph **out)
         if (default_domain(m->opset_import[i]->domain))
             opset = m->opset_import[i]->version;
     if (opset < 0) {
-        st = nk_fail(ctx, NK_FORMAT, "%s: no opset_import for the default "
-                     "ONNX domain", path);
+        /* Models of other domains only (training, ML): name the op. */
+        nk_onnx_reader r0 = {ctx, path, NULL, -1, false, file_uses, m->graph};
+        st = check_ops(&r0, m, m->graph);
+        if (!st)
+            st = nk_fail(ctx, NK_FORMAT, "%s: no opset_import for the default "
+                         "ONNX domain", path);
         goto done;
     }
     if (opset < NK_ONNX_READ_OPSET_MIN || opset > NK_ONNX_READ_OPSET_MAX) {
