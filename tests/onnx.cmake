@@ -13,6 +13,10 @@ nk_add_test(test-onnx SOURCES ${NK_TEST_DIR}/test-onnx.c LABELS unit
 target_compile_definitions(test-onnx PRIVATE
   NK_ONNX_CASES="${nk_onnx_cases_dir}")
 set_tests_properties(test-onnx PROPERTIES FIXTURES_REQUIRED onnx-data)
+# Weights over 2 GB: written as external data and read back (heavy).
+add_test(NAME test-onnx-2gb COMMAND test-onnx t_external_2gb)
+set_tests_properties(test-onnx-2gb PROPERTIES LABELS model TIMEOUT 900
+  ENVIRONMENT "NNKIT_TEST_BIG=1;NNKIT_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp")
 
 # The nnkit command on ONNX files: convert (--verify, --opset, --arch for
 # .pth) for every pair of .nnk/.onnx, info and run, onnx.checker on what it

@@ -628,6 +628,66 @@ static void t_external_write(void)
     nk_ctx_free(ctx);
 }
 
+/* A model whose weights pass 2 GB is written with external data, and
+ * reads back. Heavy (about 5 GB of memory and disk): run by the
+ * test-onnx-2gb entry (label model), which sets NNKIT_TEST_BIG=1. */
+static void t_external_2gb(void)
+{
+    if (!getenv("NNKIT_TEST_BIG")) {
+        printf("  (skipped here: the test-onnx-2gb entry runs it)\n");
+        return;
+    }
+    nk_ctx *ctx = ctx_new();
+    nk_graph *g = NULL, *b = NULL;
+    REQUIRE_OK(ctx, nk_graph_new(ctx, &g));
+    const int64_t n = 540000000; /* 2.16 GB of f32 */
+    nk_shape sw = nk_shape_make(1, &n);
+    int64_t three = 3;
+    nk_shape si = nk_shape_make(1, &three);
+    int w, idx, y;
+    REQUIRE_OK(ctx, nk_graph_add_init(ctx, g, "W", NK_F32, &sw, &w));
+    REQUIRE_OK(ctx, nk_graph_add_tensor(ctx, g, "idx", NK_I64, &si, &idx));
+    REQUIRE_OK(ctx, nk_graph_add_tensor(ctx, g, "y", NK_F32, NULL, &y));
+    float *wd = g->tensors[w]->data;
+    for (int64_t i = 0; i < n; i++)
+        wd[i] = (float)(i % 1000003);
+    int in[2] = {w, idx};
+    REQUIRE_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_GATHER, "pick", 2, in, 1,
+                                      &y, NULL));
+    REQUIRE_OK(ctx, nk_graph_set_inputs(ctx, g, 1, &idx));
+    REQUIRE_OK(ctx, nk_graph_set_outputs(ctx, g, 1, &y));
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    mkdir(tmpp("big"), 0755);
+    const char *out = tmpp("big/big.onnx");
+    CHECK_OK(ctx, nk_model_save(ctx, g, out, NK_FORMAT_AUTO));
+    nk_graph_free(g);
+    struct stat sm, sd;
+    CHECK(stat(out, &sm) == 0 && sm.st_size < 100000);
+    CHECK(stat(tmpp("big/big.onnx.data"), &sd) == 0 &&
+          sd.st_size >= (off_t)(n * 4));
+    CHECK_OK(ctx, nk_model_load(ctx, out, &b));
+    if (b) {
+        nk_plan *p = NULL;
+        CHECK_OK(ctx, nk_plan_create(ctx, b, NULL, &p));
+        if (p) {
+            int64_t *ix = nk_tensor_data(nk_plan_input(p, 0));
+            ix[0] = 0;
+            ix[1] = n - 1;
+            ix[2] = 1000004;
+            CHECK_OK(ctx, nk_plan_run(ctx, p));
+            const float *yv = nk_tensor_data(nk_plan_output(p, 0));
+            CHECK(yv[0] == 0.0f);
+            CHECK(yv[1] == (float)((n - 1) % 1000003));
+            CHECK(yv[2] == 1.0f);
+        }
+        nk_plan_free(p);
+    }
+    nk_graph_free(b);
+    unlink(out);
+    unlink(tmpp("big/big.onnx.data"));
+    nk_ctx_free(ctx);
+}
+
 /* Refusals leave nothing behind: not the file, not a temporary. */
 static void t_nothing_written(void)
 {
@@ -685,5 +745,6 @@ static void t_out_of_memory(void)
 
 NK_TESTS(T(t_tensor_files), T(t_storage_forms), T(t_opset_variants),
          T(t_external_data), T(t_bad_models), T(t_bid), T(t_zoo_roundtrip),
-         T(t_write_opsets_fused), T(t_external_write), T(t_nothing_written),
+         T(t_write_opsets_fused), T(t_external_write), T(t_external_2gb),
+         T(t_nothing_written),
          T(t_out_of_memory))
