@@ -1,7 +1,7 @@
 /*
- * cmd-convert.c — `nnkit convert IN OUT [--verify] [--opset N]`: read a
- * model (format by content), write it (format by OUT's extension), and
- * optionally check that both files compute the same thing.
+ * cmd-convert.c — `nnkit convert IN OUT [--verify] [--opset N] [--arch A]`:
+ * read a model (format by content; a .pth state dict with --arch), write it
+ * (format by OUT's extension), and optionally check both compute the same.
  */
 #include "cli.h"
 
@@ -104,20 +104,48 @@ done:
     return rc;
 }
 
+/* IN as a .pth state dict: build `arch` from the zoo and load IN into it
+ * (strictly: every key must match). */
+static int load_pth(nk_ctx *ctx, const char *in, const char *arch,
+                    long long classes, nk_graph **g)
+{
+    nk_zoo_opts zo = {(int)classes, 0.0f, 0};
+    if (nk_zoo_create(ctx, arch, &zo, g) != NK_OK)
+        return cli_fail(ctx);
+    nk_load_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (nk_graph_load_pth(ctx, *g, in, 1, &rep) != NK_OK) {
+        int rc = cli_fail(ctx);
+        nk_load_report_clear(&rep);
+        nk_graph_free(*g);
+        *g = NULL;
+        return rc;
+    }
+    nk_load_report_clear(&rep);
+    return CLI_OK;
+}
+
 int cmd_convert(nk_ctx *ctx, int argc, char **argv)
 {
     int do_verify = 0;
-    long long opset = 0;
+    long long opset = 0, classes = 0;
+    const char *arch = NULL;
     const cli_opt opts[] = {
         {"verify", 0, CLI_FLAG, NULL, "run IN and OUT on the same random "
          "input and compare (fails above 1e-4 relative)", &do_verify},
-        {"opset", 0, CLI_INT, "N", "ONNX opset of a .onnx OUT", &opset},
+        {"opset", 0, CLI_INT, "N", "ONNX opset of a .onnx OUT, 11..17 "
+         "(default 13)", &opset},
+        {"arch", 0, CLI_STRING, "ARCH", "IN is a PyTorch .pth state dict of "
+         "this zoo architecture (see `nnkit zoo list`)", &arch},
+        {"classes", 0, CLI_INT, "N", "with --arch: number of classes "
+         "(default: the architecture's)", &classes},
         {0},
     };
     const cli_spec spec = {
-        "convert", "IN OUT [--verify] [--opset N]",
+        "convert", "IN OUT [--verify] [--opset N] [--arch ARCH]",
         "Convert a model. IN's format is found from its content, OUT's from\n"
-        "its extension (.nnk, .onnx, .tflite).",
+        "its extension (.nnk, .onnx, .tflite). A .pth IN holds weights only:\n"
+        "name its architecture with --arch.",
         opts, 2, 2};
     cli_list pos = {0};
     int rc = cli_parse(&spec, argc, argv, &pos);
@@ -133,13 +161,31 @@ int cmd_convert(nk_ctx *ctx, int argc, char **argv)
     if (opset && fmt != NK_FORMAT_ONNX)
         return cli_usage_error(spec.name, "--opset applies only to .onnx "
                                "output");
-    if (opset)
-        return cli_error("--opset %lld: choosing the ONNX opset is not "
-                         "supported by this libnnkit", opset);
+    if (opset && (opset < 11 || opset > 17))
+        return cli_usage_error(spec.name, "--opset %lld: nnkit writes ONNX "
+                               "opsets 11 to 17", opset);
+    if (classes && !arch)
+        return cli_usage_error(spec.name, "--classes needs --arch");
+    if (classes < 0 || classes > 1000000)
+        return cli_usage_error(spec.name, "--classes %lld out of range",
+                               classes);
     nk_graph *g = NULL;
-    if (nk_model_load(ctx, in, &g) != NK_OK)
-        return cli_fail(ctx);
-    if (nk_model_save(ctx, g, out, fmt) != NK_OK)
+    if (arch) {
+        if ((rc = load_pth(ctx, in, arch, classes, &g)) != CLI_OK)
+            return rc;
+    } else if (nk_model_load(ctx, in, &g) != NK_OK) {
+        rc = cli_fail(ctx);
+        if (nk_format_from_path(in) == NK_FORMAT_PTH ||
+            strstr(nk_errmsg(ctx), ".pth"))
+            fprintf(stderr, "nnkit: hint: a .pth file has no graph; convert "
+                    "it with `nnkit convert %s %s --arch ARCH` or `nnkit zoo "
+                    "create ARCH --weights %s -o %s`\n", in, out, in, out);
+        return rc;
+    }
+    nk_save_opts so;
+    memset(&so, 0, sizeof so);
+    so.onnx_opset = (int)opset;
+    if (nk_model_save_opts(ctx, g, out, fmt, &so) != NK_OK)
         rc = cli_fail(ctx);
     else if (do_verify)
         rc = verify(ctx, g, out);

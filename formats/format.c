@@ -17,6 +17,7 @@
  * Order only matters for equal bids on equal extension hints. */
 static const nk_format_impl FORMATS[] = {
     {NK_FORMAT_NNK, "nnk", ".nnk", nk_nnk_bid, nk_nnk_load, nk_nnk_save},
+    {NK_FORMAT_ONNX, "onnx", ".onnx", nk_onnx_bid, nk_onnx_load, nk_onnx_save},
 };
 #define N_FORMATS ((int)(sizeof FORMATS / sizeof FORMATS[0]))
 
@@ -176,6 +177,12 @@ nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out)
 nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g, const char *path,
                         nk_format fmt)
 {
+    return nk_model_save_opts(ctx, g, path, fmt, NULL);
+}
+
+nk_status nk_model_save_opts(nk_ctx *ctx, const nk_graph *g, const char *path,
+                             nk_format fmt, const nk_save_opts *opts)
+{
     if (!g || !path)
         return nk_fail(ctx, NK_INVALID_ARG, "nk_model_save: NULL %s",
                        g ? "path" : "graph");
@@ -196,5 +203,8 @@ nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g, const char *path,
                        "%s: writing %s files is not supported%s", path,
                        nk_format_name(fmt),
                        fmt == NK_FORMAT_PTH ? " (.pth is read only)" : "");
+    /* The options so far are ONNX's; other formats ignore them. */
+    if (opts && impl->id == NK_FORMAT_ONNX)
+        return nk_onnx_save_opts(ctx, g, path, opts);
     return impl->save(ctx, g, path);
 }

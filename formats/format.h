@@ -32,6 +32,8 @@ typedef struct nk_format_impl {
 int nk_onnx_bid(const uint8_t *head, size_t n, const char *path);
 nk_status nk_onnx_load(nk_ctx *ctx, const char *path, nk_graph **out);
 nk_status nk_onnx_save(nk_ctx *ctx, const nk_graph *g, const char *path);
+nk_status nk_onnx_save_opts(nk_ctx *ctx, const nk_graph *g, const char *path,
+                            const nk_save_opts *opts);
 int nk_tflite_bid(const uint8_t *head, size_t n, const char *path);
 nk_status nk_tflite_load(nk_ctx *ctx, const char *path, nk_graph **out);
 nk_status nk_tflite_save(nk_ctx *ctx, const nk_graph *g, const char *path);

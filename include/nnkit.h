@@ -172,6 +172,26 @@ NK_API nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out);
 NK_API nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g,
                                const char *path, nk_format fmt);
 
+/* Options of nk_model_save_opts; zero-initialise and set what you need. */
+typedef struct nk_save_opts {
+    int onnx_opset; /* ONNX opset to write, 11..17; 0 = 13 */
+    /* ONNX: when the initializers total more than this many bytes, they
+     * are written beside the model as external data (PATH.data, 4096-byte
+     * aligned). 0 = the default, 2,000,000,000 (protobuf's 2 GiB limit). */
+    int64_t onnx_external_threshold;
+} nk_save_opts;
+
+/*
+ * nk_model_save_opts — nk_model_save with options (opts NULL = defaults,
+ * which is what nk_model_save does). Options that do not apply to the
+ * chosen format are ignored. NK_INVALID_ARG for an opset out of range;
+ * NK_UNSUPPORTED, naming the node, when the graph cannot be expressed at
+ * the requested opset. No file is left at path (or PATH.data) on error.
+ */
+NK_API nk_status nk_model_save_opts(nk_ctx *ctx, const nk_graph *g,
+                                    const char *path, nk_format fmt,
+                                    const nk_save_opts *opts);
+
 NK_API void nk_graph_free(nk_graph *g);
 
 /* Graph inputs and outputs. The returned tensors describe name, dtype and

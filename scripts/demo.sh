@@ -31,6 +31,9 @@ NOTE: this model has RANDOM weights (seeded initialisation, not trained), so
 NOTE
 show "$nnkit" zoo create resnet18 -o "$demo/resnet18.nnk"
 
+step "Converting to ONNX (opset 13) and checking the result against the source"
+show "$nnkit" convert "$demo/resnet18.nnk" "$demo/resnet18.onnx" --verify
+
 step "Model summary"
 show "$nnkit" info "$demo/resnet18.nnk"
 

@@ -13,6 +13,8 @@ typedef struct bn_params {
     int64_t n, c, inner; /* X viewed as [n, c, inner] */
     float eps, momentum;
     int update_running;  /* running stats are writable initializers */
+    int train;           /* batch statistics: a training plan, or the
+                          * node's training_mode attribute (opset 14) */
 } bn_params;
 
 nk_status nk_infer_batchnorm(nk_ctx *ctx, const nk_node *n,
@@ -74,7 +76,12 @@ nk_status nk_batchnorm_prepare(nk_ctx *ctx, nk_step *st)
     p->eps = nk_node_float(st->node, "epsilon", 1e-5f);
     p->momentum = nk_node_float(st->node, "momentum", 0.9f);
     /* Borrowed data may be a read-only mapping: never written. */
-    p->update_running = st->in[3]->is_init && st->in[4]->is_init &&
+    p->train = st->training ||
+               nk_node_int(st->node, "training_mode", 0) != 0;
+    /* ONNX's training_mode only outputs the new statistics; a training
+     * plan also keeps them, in the initializers. */
+    p->update_running = st->training && st->in[3]->is_init &&
+                        st->in[4]->is_init &&
                         st->in[3]->storage != NK_STORE_BORROWED &&
                         st->in[4]->storage != NK_STORE_BORROWED;
     st->params = p;
@@ -134,7 +141,7 @@ void nk_batchnorm_ref(const nk_step *st, int ith, int nth)
 {
     const bn_params *p = st->params;
     int64_t b, e;
-    if (st->training) {
+    if (p->train) {
         nk_split(p->c, ith, nth, &b, &e);
         bn_train(st, p, b, e);
         return;

@@ -85,7 +85,12 @@ void nk_dropout_ref(const nk_step *st, int ith, int nth)
     float ratio = p->ratio;
     if (p->ratio_input)
         memcpy(&ratio, st->in[1]->data, sizeof ratio);
-    if (!st->training || ratio == 0.0f) {
+    /* opset 12+: input 2, training_mode, may turn dropout on */
+    bool training = st->training;
+    if (st->n_in > 2 && st->in[2] && st->in[2]->dtype == NK_BOOL &&
+        st->in[2]->data)
+        training = training || *(const uint8_t *)st->in[2]->data;
+    if (!training || ratio == 0.0f) {
         int64_t b, e;
         nk_split(cnt, ith, nth, &b, &e);
         if (b < e && x != y)
