@@ -1,7 +1,8 @@
 /*
- * cmd-convert.c — `nnkit convert IN OUT [--verify] [--opset N]`: read a
- * model (format by content), write it (format by OUT's extension), and
- * optionally check that both files compute the same thing.
+ * cmd-convert.c — `nnkit convert IN OUT [--verify] [--opset N]
+ * [--fp16-weights] [--keep-nchw-io]`: read a model (format by content),
+ * write it (format by OUT's extension), and optionally check that both
+ * files compute the same thing.
  */
 #include "cli.h"
 
@@ -106,18 +107,24 @@ done:
 
 int cmd_convert(nk_ctx *ctx, int argc, char **argv)
 {
-    int do_verify = 0;
+    int do_verify = 0, fp16 = 0, keep_nchw = 0;
     long long opset = 0;
     const cli_opt opts[] = {
         {"verify", 0, CLI_FLAG, NULL, "run IN and OUT on the same random "
          "input and compare (fails above 1e-4 relative)", &do_verify},
         {"opset", 0, CLI_INT, "N", "ONNX opset of a .onnx OUT", &opset},
+        {"fp16-weights", 0, CLI_FLAG, NULL, "TFLite OUT: store float "
+         "weights as float16 (DEQUANTIZE to float32 at load)", &fp16},
+        {"keep-nchw-io", 0, CLI_FLAG, NULL, "TFLite OUT: keep NCHW inputs "
+         "and outputs (one TRANSPOSE at each) instead of NHWC", &keep_nchw},
         {0},
     };
     const cli_spec spec = {
-        "convert", "IN OUT [--verify] [--opset N]",
+        "convert", "IN OUT [--verify] [--opset N] [--fp16-weights] "
+        "[--keep-nchw-io]",
         "Convert a model. IN's format is found from its content, OUT's from\n"
-        "its extension (.nnk, .onnx, .tflite).",
+        "its extension (.nnk, .onnx, .tflite). A .tflite OUT is NHWC inside\n"
+        "and at its inputs and outputs (see --keep-nchw-io).",
         opts, 2, 2};
     cli_list pos = {0};
     int rc = cli_parse(&spec, argc, argv, &pos);
@@ -133,13 +140,20 @@ int cmd_convert(nk_ctx *ctx, int argc, char **argv)
     if (opset && fmt != NK_FORMAT_ONNX)
         return cli_usage_error(spec.name, "--opset applies only to .onnx "
                                "output");
+    if ((fp16 || keep_nchw) && fmt != NK_FORMAT_TFLITE)
+        return cli_usage_error(spec.name, "--%s applies only to .tflite "
+                               "output", fp16 ? "fp16-weights"
+                                              : "keep-nchw-io");
     if (opset)
         return cli_error("--opset %lld: choosing the ONNX opset is not "
                          "supported by this libnnkit", opset);
     nk_graph *g = NULL;
     if (nk_model_load(ctx, in, &g) != NK_OK)
         return cli_fail(ctx);
-    if (nk_model_save(ctx, g, out, fmt) != NK_OK)
+    nk_save_opts so = {0};
+    so.fp16_weights = fp16;
+    so.keep_nchw_io = keep_nchw;
+    if (nk_model_save_opts(ctx, g, out, fmt, &so) != NK_OK)
         rc = cli_fail(ctx);
     else if (do_verify)
         rc = verify(ctx, g, out);

@@ -172,6 +172,23 @@ NK_API nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out);
 NK_API nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g,
                                const char *path, nk_format fmt);
 
+/* Options of nk_model_save_opts; zero-initialise. A field set for a format
+ * that does not use it is an NK_INVALID_ARG error, not silently ignored. */
+typedef struct nk_save_opts {
+    /* TFLite: store float weights as float16, each followed by a
+     * DEQUANTIZE op to float32 (as the TFLite converter's float16
+     * quantization does): half the size, float32 compute. */
+    int fp16_weights;
+    /* TFLite: keep the graph's NCHW inputs and outputs as they are (one
+     * TRANSPOSE at each rank-4 boundary) instead of making them NHWC. */
+    int keep_nchw_io;
+} nk_save_opts;
+
+/* nk_model_save with options (opts may be NULL = defaults). */
+NK_API nk_status nk_model_save_opts(nk_ctx *ctx, const nk_graph *g,
+                                    const char *path, nk_format fmt,
+                                    const nk_save_opts *opts);
+
 NK_API void nk_graph_free(nk_graph *g);
 
 /* Graph inputs and outputs. The returned tensors describe name, dtype and
