@@ -21,6 +21,49 @@ static uint64_t next_u64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+/* 1 when a is [N,C,H,W] and b the same values as [N,H,W,C], 2 for the
+ * reverse, 0 otherwise (same shape, or unrelated): a .tflite OUT is NHWC
+ * at its boundaries. */
+static int layout_pair(const nk_tensor *a, const nk_tensor *b)
+{
+    if (nk_tensor_rank(a) != 4 || nk_tensor_rank(b) != 4)
+        return 0;
+    int64_t d[4], e[4];
+    int same = 1;
+    for (int i = 0; i < 4; i++) {
+        d[i] = nk_tensor_dim(a, i);
+        e[i] = nk_tensor_dim(b, i);
+        same &= d[i] == e[i];
+    }
+    if (same || d[0] != e[0])
+        return 0;
+    if (d[1] == e[3] && d[2] == e[1] && d[3] == e[2])
+        return 1;
+    if (d[1] == e[2] && d[2] == e[3] && d[3] == e[1])
+        return 2;
+    return 0;
+}
+
+/* Copy f32 data between NCHW and NHWC: dir 1 = src NCHW to dst NHWC,
+ * 2 = src NHWC to dst NCHW; dims are src's. */
+static void relayout(const float *src, float *dst, const nk_tensor *s,
+                     int dir)
+{
+    int64_t n = nk_tensor_dim(s, 0), d1 = nk_tensor_dim(s, 1),
+            d2 = nk_tensor_dim(s, 2), d3 = nk_tensor_dim(s, 3);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t a = 0; a < d1; a++)
+            for (int64_t b = 0; b < d2; b++)
+                for (int64_t c = 0; c < d3; c++) {
+                    int64_t from = ((i * d1 + a) * d2 + b) * d3 + c;
+                    /* NCHW (a=C,b=H,c=W) -> NHWC index (H,W,C) and
+                     * NHWC (a=H,b=W,c=C) -> NCHW index (C,H,W) */
+                    int64_t to = dir == 1 ? ((i * d2 + b) * d3 + c) * d1 + a
+                                          : ((i * d3 + c) * d1 + a) * d2 + b;
+                    dst[to] = src[from];
+                }
+}
+
 static int fill_inputs(nk_plan *a, nk_plan *b, uint64_t seed)
 {
     uint64_t s = seed;
@@ -41,7 +84,12 @@ static int fill_inputs(nk_plan *a, nk_plan *b, uint64_t seed)
         } else {
             memset(nk_tensor_data(ta), 0, nk_tensor_nbytes(ta));
         }
-        memcpy(nk_tensor_data(tb), nk_tensor_data(ta), nk_tensor_nbytes(ta));
+        int lp = nk_tensor_dtype(ta) == NK_F32 ? layout_pair(ta, tb) : 0;
+        if (lp)
+            relayout(nk_tensor_data(ta), nk_tensor_data(tb), ta, lp);
+        else
+            memcpy(nk_tensor_data(tb), nk_tensor_data(ta),
+                   nk_tensor_nbytes(ta));
     }
     return CLI_OK;
 }
@@ -78,6 +126,17 @@ static int verify(nk_ctx *ctx, nk_graph *ga, const char *out_path)
             goto done;
         }
         const float *a = nk_tensor_data(ta), *b = nk_tensor_data(tb);
+        float *tmp = NULL;
+        int lp = layout_pair(ta, tb);
+        if (lp) {
+            tmp = malloc(nk_tensor_nbytes(tb));
+            if (!tmp) {
+                rc = cli_error("verify: out of memory");
+                goto done;
+            }
+            relayout(b, tmp, tb, lp == 1 ? 2 : 1);
+            b = tmp;
+        }
         double max_abs = 0, max_ref = 0;
         for (int64_t k = 0; k < nk_tensor_numel(ta); k++) {
             double d = fabs((double)a[k] - (double)b[k]);
@@ -88,6 +147,7 @@ static int verify(nk_ctx *ctx, nk_graph *ga, const char *out_path)
         }
         /* Relative to the output's magnitude, so values near zero do not
          * dominate. */
+        free(tmp);
         double rel = max_ref > 0 ? max_abs / max_ref : max_abs;
         int bad = !(rel <= VERIFY_REL_TOL);
         printf("verify %s: max abs diff %.3g, max rel diff %.3g  %s\n",

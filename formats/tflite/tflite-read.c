@@ -243,6 +243,18 @@ static nk_status read_tensor(tr *r, const fb_vec *tv, uint32_t i)
     if (buffer >= r->nbuf && !(buffer == 0 && r->nbuf == 0))
         return bad(r, "tensor %u '%s' refers to buffer %u, the model has %u",
                    i, t->name, buffer, r->nbuf);
+    bool has_sparsity, has_q;
+    fb_table sp, q;
+    if ((st = fb_subtable(&tt, TFL_T_SPARSITY, "sparsity",
+                          "SparsityParameters", &sp, &has_sparsity)) ||
+        (st = fb_subtable(&tt, TFL_T_QUANT, "quantization",
+                          "QuantizationParameters", &q, &has_q)))
+        return st;
+    t->sparse = has_sparsity;
+    if (has_sparsity && buffer && r->buf[buffer])
+        return nk_fail(r->ctx, NK_UNSUPPORTED,
+                       "%s: tensor %u '%s' is stored sparse, which nnkit "
+                       "does not read", r->path, i, t->name);
     if (buffer && r->buf[buffer]) {
         size_t want = t->dt_ok ? nk_dtype_size(t->dt) : 0;
         for (int k = 0; k < t->rank; k++)
@@ -263,14 +275,6 @@ static nk_status read_tensor(tr *r, const fb_vec *tv, uint32_t i)
         t->data = r->buf[buffer];
         t->nbytes = want;
     }
-    bool has_sparsity, has_q;
-    fb_table sp, q;
-    if ((st = fb_subtable(&tt, TFL_T_SPARSITY, "sparsity",
-                          "SparsityParameters", &sp, &has_sparsity)) ||
-        (st = fb_subtable(&tt, TFL_T_QUANT, "quantization",
-                          "QuantizationParameters", &q, &has_q)))
-        return st;
-    t->sparse = has_sparsity;
     if (has_q) {
         uint8_t details;
         if ((st = fb_u8(&q, TFL_Q_DETAILS_TYPE, "details_type", 0,

@@ -1322,6 +1322,37 @@ static nk_status emit_transpose_node(tw *w, const nk_node *n)
         int ir_in = (int)perm[ir_out];
         p[i] = lx == TW_NHWC ? NCHW_AXIS_TO_NHWC[ir_in] : ir_in;
     }
+    /* A transpose that only changes the layout of what is stored (the
+     * NHWC<->NCHW boundaries of a graph read from TFLite) is no op at
+     * all: the output aliases the input, in the layout that makes the
+     * stored permutation the identity. */
+    for (int k = 0; k < (r == 4 ? 2 : 1); k++) {
+        tw_layout try_ly = k == 0 ? ly : TW_PLAIN;
+        bool ident = true;
+        for (int i = 0; i < r; i++) {
+            int ir_out = try_ly == TW_NHWC ? NHWC_FROM_NCHW[i] : i;
+            int ir_in = (int)perm[ir_out];
+            int q = lx == TW_NHWC ? NCHW_AXIS_TO_NHWC[ir_in] : ir_in;
+            ident &= q == i;
+        }
+        if (!ident)
+            continue;
+        int src = w->map[n->in[0]];
+        w->map[n->out[0]] = src;
+        w->layout[n->out[0]] = (uint8_t)try_ly;
+        bool x_is_io = false;
+        for (int i = 0; i < w->g->n_inputs; i++)
+            x_is_io |= w->g->inputs[i] == n->in[0];
+        x_is_io |= nk_tensor_is_graph_output(w->g, n->in[0]);
+        if (nk_tensor_is_graph_output(w->g, n->out[0]) && !x_is_io) {
+            char *nm = nk_strdup(tname(w, n->out[0]));
+            if (!nm)
+                return oom(w);
+            nk_free(w->t[src].name);
+            w->t[src].name = nm;
+        }
+        return NK_OK;
+    }
     int y = out_tensor(w, n->out[0], ly);
     int pi = const_i32(w, sfx(w, tname(w, n->out[0]), "/perm"), r, p);
     if (y < 0 || pi < 0)
@@ -1485,6 +1516,27 @@ static void fuse_following_acts(tw *w)
 
 /* ---- graph inputs and outputs ------------------------------------------ */
 
+/* Is rank-4 graph input ir consumed only by NHWC -> NCHW Transposes (the
+ * way nnkit reads a TFLite model's NHWC input)? */
+static bool nhwc_boundary_input(const tw *w, int ir)
+{
+    int uses = 0;
+    for (int i = 0; i < w->g->n_nodes; i++) {
+        const nk_node *n = &w->g->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            if (n->in[j] != ir)
+                continue;
+            int64_t p[NK_MAX_RANK];
+            if (n->op != NK_OP_TRANSPOSE ||
+                nk_node_ints(n, "perm", p, NK_MAX_RANK) != 4 || p[0] != 0 ||
+                p[1] != 3 || p[2] != 1 || p[3] != 2)
+                return false;
+            uses++;
+        }
+    }
+    return uses > 0 && !nk_tensor_is_graph_output(w->g, ir);
+}
+
 static nk_status emit_inputs(tw *w)
 {
     for (int i = 0; i < w->g->n_inputs; i++) {
@@ -1493,6 +1545,13 @@ static nk_status emit_inputs(tw *w)
         if (t->shape.rank != 4) {
             if ((w->in_idx[i] = out_tensor(w, ir, TW_PLAIN)) < 0)
                 return w->ctx->last;
+            continue;
+        }
+        if (nhwc_boundary_input(w, ir)) {
+            /* already NHWC (read from a TFLite file): keep it as it is */
+            if ((w->in_idx[i] = out_tensor(w, ir, TW_PLAIN)) < 0)
+                return w->ctx->last;
+            w->in_nhwc = 1;
             continue;
         }
         if (!w->opts.keep_nchw_io) {
