@@ -43,6 +43,7 @@ typedef struct tr {
     uint32_t nt;
     int *ir;      /* TFLite tensor -> IR value (NCHW for rank 4), -1 none */
     bool *io4;    /* rank-4 tensor that is a graph input or output */
+    bool *used;   /* an input of some operator */
     const uint8_t **buf;
     size_t *buf_n;
     uint32_t nbuf;
@@ -619,6 +620,8 @@ static nk_status need_io(tr *r, const tr_op *op, uint32_t min_in,
             return bad(r, "operator %ld (%s): input %u is tensor %d, the "
                        "subgraph has %u", op->index, opname(op->code), i,
                        (int)ti, r->nt);
+        if (ti >= 0)
+            r->used[ti] = true;
     }
     return NK_OK;
 }
@@ -1520,7 +1523,8 @@ static nk_status read_graph(tr *r)
     r->t = nk_calloc((size_t)tv.n + 1, sizeof *r->t);
     r->ir = nk_malloc(((size_t)tv.n + 1) * sizeof *r->ir);
     r->io4 = nk_calloc((size_t)tv.n + 1, sizeof *r->io4);
-    if (!r->t || !r->ir || !r->io4)
+    r->used = nk_calloc((size_t)tv.n + 1, sizeof *r->used);
+    if (!r->t || !r->ir || !r->io4 || !r->used)
         return nk_fail(r->ctx, NK_NOMEM, "out of memory");
     for (uint32_t i = 0; i < tv.n; i++) {
         r->ir[i] = -1;
@@ -1577,6 +1581,17 @@ static nk_status read_graph(tr *r)
         st = nk_graph_set_inputs(r->ctx, r->g, (int)inv.n, gin);
     for (uint32_t i = 0; i < ops.n && !st; i++)
         st = read_op(r, &ops, i);
+    /* Quantized constants no operator reads (int8 tensors kept for
+     * tools) stay in the graph with their parameters. */
+    for (uint32_t ti = 0; ti < r->nt && !st; ti++) {
+        int idx;
+        if (r->used[ti] || !r->t[ti].data || !r->t[ti].qn ||
+            r->t[ti].owned || r->t[ti].sparse)
+            continue;
+        st = const_of(r, ti, NULL, 0, &idx);
+        if (!st)
+            st = copy_quant(r, ti, idx, NULL, r->t[ti].rank);
+    }
     for (uint32_t i = 0; i < outv.n && !st; i++) {
         int32_t ti = fb_vec_i32(&r->f, &outv, i);
         if (r->ir[ti] < 0) {
@@ -1610,6 +1625,7 @@ static void tr_free(tr *r)
     nk_free(r->t);
     nk_free(r->ir);
     nk_free(r->io4);
+    nk_free(r->used);
     nk_free(r->buf);
     nk_free(r->buf_n);
     nk_free(r->codes);
