@@ -172,21 +172,30 @@ NK_API nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out);
 NK_API nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g,
                                const char *path, nk_format fmt);
 
-/* Options of nk_model_save_opts; zero-initialise and set what you need. */
+/* Options of nk_model_save_opts; zero-initialise and set what you need.
+ * A field set for a format that does not use it is NK_INVALID_ARG (so a
+ * request is never silently dropped). */
 typedef struct nk_save_opts {
     int onnx_opset; /* ONNX opset to write, 11..17; 0 = 13 */
     /* ONNX: when the initializers total more than this many bytes, they
      * are written beside the model as external data (PATH.data, 4096-byte
      * aligned). 0 = the default, 2,000,000,000 (protobuf's 2 GiB limit). */
     int64_t onnx_external_threshold;
+    /* TFLite: store float weights as float16, each followed by a
+     * DEQUANTIZE op to float32 (as the TFLite converter's float16
+     * quantization does): half the size, float32 compute. */
+    int fp16_weights;
+    /* TFLite: keep the graph's NCHW inputs and outputs as they are (one
+     * TRANSPOSE at each rank-4 boundary) instead of making them NHWC. */
+    int keep_nchw_io;
 } nk_save_opts;
 
 /*
  * nk_model_save_opts — nk_model_save with options (opts NULL = defaults,
- * which is what nk_model_save does). Options that do not apply to the
- * chosen format are ignored. NK_INVALID_ARG for an opset out of range;
- * NK_UNSUPPORTED, naming the node, when the graph cannot be expressed at
- * the requested opset. No file is left at path (or PATH.data) on error.
+ * which is what nk_model_save does). NK_INVALID_ARG for an opset out of
+ * range or an option the chosen format does not have; NK_UNSUPPORTED,
+ * naming the node, when the graph cannot be expressed in the format (at
+ * the requested opset). No file is left at path (or PATH.data) on error.
  */
 NK_API nk_status nk_model_save_opts(nk_ctx *ctx, const nk_graph *g,
                                     const char *path, nk_format fmt,

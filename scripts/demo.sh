@@ -53,5 +53,9 @@ mapfile -t fashion < <(find "$demo/fashion-mnist" -name '*.png' | sort)
 step "Classifying them (top 3; RANDOM weights, so the labels are noise)"
 show "$nnkit" run "$demo/resnet18.nnk" "$hopper" "${fashion[@]}" --topk 3
 
+step "Converting to TensorFlow Lite (NHWC, no TRANSPOSE ops) and running the .tflite with nnkit"
+show "$nnkit" convert "$demo/resnet18.nnk" "$demo/resnet18.tflite" --verify
+show "$nnkit" run "$demo/resnet18.tflite" "$hopper" "${fashion[@]}" --topk 3
+
 step "Done"
 echo "Model: $demo/resnet18.nnk (RANDOM weights). Images: $hopper, $demo/fashion-mnist/"

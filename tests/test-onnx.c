@@ -259,7 +259,7 @@ static void check_case_outputs(nk_ctx *ctx, const char *name, nk_graph *g,
         snprintf(fn, sizeof fn, "case-%.200s-%d.onnx", name, opsets[k]);
         const char *out = tmpp(fn);
         unlink(out);
-        nk_save_opts so = {opsets[k], 0};
+        nk_save_opts so = {.onnx_opset = opsets[k]};
         nk_status st = nk_model_save_opts(ctx, g, out, NK_FORMAT_ONNX, &so);
         if (st == NK_UNSUPPORTED) {
             CHECKF(!file_exists(out), "%s: file left after a refusal", fn);
@@ -540,7 +540,7 @@ static void t_write_opsets_fused(void)
         for (int opset = 11; opset <= 17; opset++) {
             char fn[64];
             snprintf(fn, sizeof fn, "%s-%d.onnx", archs[i], opset);
-            nk_save_opts so = {opset, 0};
+            nk_save_opts so = {.onnx_opset = opset};
             nk_graph *b = NULL;
             CHECK_OK(ctx, nk_model_save_opts(ctx, z, tmpp(fn), NK_FORMAT_AUTO,
                                              &so));
@@ -562,7 +562,7 @@ static void t_write_opsets_fused(void)
         for (int opset = 11; opset <= 17; opset += 6) {
             char fn[64];
             snprintf(fn, sizeof fn, "%s-opt-%d.onnx", archs[i], opset);
-            nk_save_opts so = {opset, 0};
+            nk_save_opts so = {.onnx_opset = opset};
             nk_graph *b = NULL;
             CHECK_OK(ctx, nk_model_save_opts(ctx, z, tmpp(fn), NK_FORMAT_AUTO,
                                              &so));
@@ -603,7 +603,7 @@ static void t_external_write(void)
     const char *out = tmpp("ext/lenet.onnx");
     mkdir(tmpp("ext"), 0755);
     unlink(tmpp("ext/lenet.onnx.data"));
-    nk_save_opts so = {0, 1000};
+    nk_save_opts so = {.onnx_external_threshold = 1000};
     CHECK_OK(ctx, nk_model_save_opts(ctx, z, out, NK_FORMAT_ONNX, &so));
     struct stat sm, sd;
     CHECK(stat(out, &sm) == 0 && stat(tmpp("ext/lenet.onnx.data"), &sd) == 0);
@@ -698,7 +698,7 @@ static void t_nothing_written(void)
     mkdir(tmpp("refuse"), 0755);
     const char *out = tmpp("refuse/sm.onnx");
     unlink(out);
-    nk_save_opts so = {11, 0};
+    nk_save_opts so = {.onnx_opset = 11};
     nk_status st = nk_model_save_opts(ctx, g, out, NK_FORMAT_AUTO, &so);
     CHECKF(st == NK_UNSUPPORTED, "%s", nk_status_name(st));
     CHECKF(strstr(nk_errmsg(ctx), "Softmax") && strstr(nk_errmsg(ctx),
