@@ -235,8 +235,18 @@ static void config_add(tr *t, const char *key, const char *fmt, ...)
     }
 }
 
+/* The shortest of %.6g / %.9g that reads back as the same float. */
+static const char *fmt_float(float v, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.6g", (double)v);
+    if (strtof(buf, NULL) != v)
+        snprintf(buf, n, "%.9g", (double)v);
+    return buf;
+}
+
 static void build_config(tr *t)
 {
+    char f1[32];
     const nk_finetune_opts *o = t->o;
     char rp[PATH_MAX];
     t->config[0] = 0;
@@ -247,14 +257,14 @@ static void build_config(tr *t)
     config_add(t, "train-images", "%d", t->train->n);
     config_add(t, "epochs", "%d", o->epochs);
     config_add(t, "batch", "%d", o->batch);
-    config_add(t, "lr", "%.9g", (double)o->lr);
+    config_add(t, "lr", "%s", fmt_float(o->lr, f1, sizeof f1));
     config_add(t, "optimizer", "%s", nk_optimizer_name(o->optimizer));
-    config_add(t, "momentum", "%.9g", (double)o->momentum);
+    config_add(t, "momentum", "%s", fmt_float(o->momentum, f1, sizeof f1));
     config_add(t, "nesterov", "%d", o->nesterov);
-    config_add(t, "weight-decay", "%.9g", (double)t->weight_decay);
+    config_add(t, "weight-decay", "%s", fmt_float(t->weight_decay, f1, sizeof f1));
     config_add(t, "schedule", "%s", nk_schedule_name(o->schedule));
     config_add(t, "step-epochs", "%d", o->step_epochs);
-    config_add(t, "gamma", "%.9g", (double)o->gamma);
+    config_add(t, "gamma", "%s", fmt_float(o->gamma, f1, sizeof f1));
     config_add(t, "warmup", "%d", o->warmup_epochs);
     config_add(t, "train-layers", "%s", o->train_layers);
     config_add(t, "augment", "%d", o->augment);
