@@ -228,7 +228,8 @@ int cmd_finetune(nk_ctx *ctx, int argc, char **argv)
         if (res.skipped)
             printf("skipped %lld unreadable image%s\n",
                    (long long)res.skipped, res.skipped == 1 ? "" : "s");
-        printf("wrote %s\n", out);
+        if (cli_stdout_tty())
+            printf("wrote %s\n", out);
         rc = CLI_OK;
     }
     nk_graph_free(g);
