@@ -921,9 +921,10 @@ static nk_status save_f32(const char *dir, const char *name, const float *d,
 /*
  * test-backward --grad-parity ARCH CLASSES MODEL.pth INPUT.npy LABELS.npy
  *               OUTDIR LR MOMENTUM WD
- * Two SGD steps on one batch in train mode (Dropout ratios set to 0):
- * OUTDIR/loss1.npy, loss2.npy, grad/<param>.npy (step 1), param/<name>.npy
- * (parameters and BN running statistics after step 2).
+ * One SGD step on one batch in train mode (Dropout ratios set to 0), then
+ * the forward and loss of a second: OUTDIR/loss1.npy, grad/<param>.npy,
+ * param/<name>.npy (parameters and BN running statistics after step 1),
+ * loss2.npy.
  */
 static int grad_parity(char **a)
 {
@@ -950,6 +951,14 @@ static int grad_parity(char **a)
         if (g->nodes[i].op == NK_OP_DROPOUT && g->nodes[i].n_in > 1)
             *(float *)g->tensors[g->nodes[i].in[1]]->data = 0.0f;
     TRY(nk_graph_own_params(ctx, g));
+    /* The zoo graph's input is [batch, 3, 224, 224]; the CNNs end in a
+     * global pool, so the plan may bind another spatial size: shapes of
+     * every activation are re-inferred from the input's at plan time. */
+    nk_tensor *gin = g->tensors[g->inputs[0]];
+    if (nk_tensor_rank(x) == 4 && gin->shape.rank == 4) {
+        gin->shape.d[2] = nk_tensor_dim(x, 2);
+        gin->shape.d[3] = nk_tensor_dim(x, 3);
+    }
     nk_plan_opts po = {.batch = nk_tensor_dim(x, 0), .training = 1};
     TRY(nk_plan_create(ctx, g, &po, &p));
     TRY(nk_grad_create(ctx, p, &gr));
@@ -983,13 +992,16 @@ static int grad_parity(char **a)
                              &g->tensors[t]->shape));
             }
         nk_optim_step(opt, gr, oo.lr);
-    }
-    snprintf(dir, sizeof dir, "%s/param", a[5]);
-    mkdir(dir, 0777);
-    for (int t = 0; t < g->n_tensors; t++) {
-        const nk_tensor *v = g->tensors[t];
-        if (v->is_init && v->dtype == NK_F32 && !strstr(v->name, "::"))
-            TRY(save_f32(dir, v->name, v->data, &v->shape));
+        if (step == 2)
+            break;
+        snprintf(dir, sizeof dir, "%s/param", a[5]);
+        mkdir(dir, 0777);
+        for (int t = 0; t < g->n_tensors; t++) {
+            const nk_tensor *v = g->tensors[t];
+            if (v->is_init && v->dtype == NK_F32 && !strstr(v->name, "::"))
+                TRY(save_f32(dir, v->name, v->data, &v->shape));
+        }
+        snprintf(dir, sizeof dir, "%s/grad", a[5]);
     }
 out:
     nk_optim_free(opt);
