@@ -19,6 +19,8 @@ static const cli_command commands[] = {
     {"run", cmd_run, "run a model on images or .npy tensors"},
     {"convert", cmd_convert, "convert a model between formats"},
     {"hub", cmd_hub, "pull pretrained models (torch.hub style); cache"},
+    {"finetune", cmd_finetune, "train a new classifier on a folder of images"},
+    {"eval", cmd_eval, "accuracy and confusion matrix on a folder of images"},
 };
 
 static void print_usage(FILE *f)

@@ -523,6 +523,162 @@ NK_API int nk_hub_owner_trusted(nk_ctx *ctx, const nk_hub_opts *opts,
  * NK_INVALID_ARG if it does not fit or no home can be found. */
 NK_API nk_status nk_hub_home(nk_ctx *ctx, const nk_hub_opts *opts,
                              char *buf, size_t n);
+ * Training: fine-tuning on an image folder, and evaluation
+ * ------------------------------------------------------------------- */
+
+typedef enum nk_optimizer {
+    NK_OPTIMIZER_SGD = 0,  /* momentum, nesterov, weight decay */
+    NK_OPTIMIZER_ADAM,
+    NK_OPTIMIZER_ADAMW,
+    NK_OPTIMIZER_COUNT
+} nk_optimizer;
+
+typedef enum nk_schedule {
+    NK_SCHEDULE_CONSTANT = 0,
+    NK_SCHEDULE_STEP,      /* lr * gamma every step_epochs epochs */
+    NK_SCHEDULE_COSINE,    /* cosine to 0 over the run, per iteration */
+    NK_SCHEDULE_COUNT
+} nk_schedule;
+
+/* "sgd", "adam", "adamw" / "constant", "step", "cosine"; static storage,
+ * NULL when out of range. Parse: NK_INVALID_ARG for an unknown name. */
+NK_API const char *nk_optimizer_name(nk_optimizer o);
+NK_API nk_status nk_optimizer_parse(nk_ctx *ctx, const char *s,
+                                    nk_optimizer *out);
+NK_API const char *nk_schedule_name(nk_schedule s);
+NK_API nk_status nk_schedule_parse(nk_ctx *ctx, const char *s,
+                                   nk_schedule *out);
+
+/*
+ * What nk_finetune does. Set the defaults with nk_finetune_opts_init,
+ * then change fields. Strings are borrowed for the duration of the call.
+ */
+typedef struct nk_finetune_opts {
+    const char *data;      /* training images: DATA/CLASS/IMAGE.jpg|jpeg|png */
+    const char *val;       /* validation folder (same class names), or NULL */
+    double val_split;      /* without val: fraction of data held out,
+                              stratified and seeded (0 = no validation) */
+    const char *output;    /* model written at the end (.nnk ...), or NULL */
+    const char *logdir;    /* checkpoint, TensorBoard events, report.html;
+                              NULL = "<output>.logs" (none without output) */
+    int epochs;            /* 2 */
+    int batch;             /* 64 */
+    float lr;              /* 1e-3 */
+    nk_optimizer optimizer;/* Adam */
+    float momentum;        /* SGD: 0.9 */
+    int nesterov;          /* SGD: 0 */
+    float weight_decay;    /* 0 (AdamW: 0.01) */
+    nk_schedule schedule;  /* constant */
+    int step_epochs;       /* STEP: epochs between decays (1) */
+    float gamma;           /* STEP: decay factor (0.1) */
+    int warmup_epochs;     /* linear warm-up from lr/steps to lr (0) */
+    const char *train_layers; /* "head" (default), "last:N" or "all" */
+    int augment;           /* random resized crop + horizontal flip */
+    int vflip;             /* with augment: random vertical flip too */
+    uint64_t seed;         /* head init, shuffling, augmentation, split */
+    int resume;            /* continue from logdir's checkpoint */
+    int workers;           /* decoding threads; 0 = the context's threads */
+    int feature_cache;     /* frozen backbone and no augmentation: compute
+                              features once (1, default); 0 = never */
+} nk_finetune_opts;
+
+NK_API void nk_finetune_opts_init(nk_finetune_opts *o);
+
+typedef enum nk_train_event {
+    NK_TRAIN_START = 0, /* datasets, head and mode are known */
+    NK_TRAIN_BATCH,     /* a training batch is done */
+    NK_TRAIN_EPOCH,     /* an epoch is done (validation included) */
+    NK_TRAIN_WARNING,   /* message: an image skipped, and why */
+    NK_TRAIN_INFO,      /* message: what is happening (e.g. features) */
+    NK_TRAIN_EVENT_COUNT
+} nk_train_event;
+
+/* One progress report; pointers valid during the callback only. */
+typedef struct nk_train_progress {
+    nk_train_event event;
+    int epoch, epochs;      /* epoch is 1-based */
+    int64_t batch, batches; /* batch is 1-based within the epoch */
+    int64_t images;         /* training images seen this epoch */
+    double images_per_sec;  /* this epoch so far */
+    double loss, accuracy;  /* training, running over this epoch */
+    double lr;              /* the current learning rate */
+    int has_val;
+    double val_loss, val_accuracy; /* NK_TRAIN_EPOCH with has_val */
+    int is_best;            /* this epoch is the best so far */
+    int64_t skipped;        /* unreadable images found so far */
+    /* NK_TRAIN_START: */
+    int n_classes;
+    int64_t n_train, n_val;
+    const char *head;       /* how the classifier was found: "fc", ... */
+    int64_t trainable;      /* trainable parameter elements */
+    int feature_cache;      /* training the head on cached features */
+    int resumed_epoch;      /* epochs already done (resume), else 0 */
+    const char *message;    /* WARNING / INFO */
+} nk_train_progress;
+
+typedef void (*nk_train_cb)(void *user, const nk_train_progress *p);
+
+/* What a fine-tuning run achieved. */
+typedef struct nk_finetune_result {
+    int epochs_run;         /* epochs run by this call */
+    int best_epoch;         /* 1-based; the model kept (last without val) */
+    double best_val_accuracy; /* -1 without validation */
+    double train_loss, train_accuracy; /* last epoch */
+    double images_per_sec;  /* last epoch's training throughput */
+    int64_t skipped;        /* unreadable images */
+    int n_classes;
+} nk_finetune_result;
+
+/*
+ * nk_finetune — transfer learning on an image folder. Replaces g's
+ * classifier (ResNet `fc`, VGG/MobileNet `classifier[-1]`, or the last
+ * Gemm/MatMul) with a new layer sized to the folder's classes, freezes
+ * what opts->train_layers leaves out, trains (forward + backward + the
+ * optimiser) with the model's preprocessing, validates every epoch, writes
+ * a checkpoint (weights, optimiser and schedule state) atomically after
+ * every epoch, TensorBoard events and report.html to the logdir, and
+ * finally leaves in g — and writes to opts->output — the best model by
+ * validation accuracy, with the class names as labels.
+ *
+ * With opts->resume, the run continues from the logdir's checkpoint (it
+ * must have been made with the same data and settings) and ends with the
+ * same weights as an uninterrupted run: an epoch cut short is run again
+ * from its start. Unreadable images are skipped (one NK_TRAIN_WARNING
+ * each) and counted. cb may be NULL; it runs on the calling thread.
+ *
+ * Errors name the file or folder: an empty class folder or fewer than two
+ * classes (NK_FORMAT), no classifier to replace (NK_NOT_FOUND), a model
+ * without preprocessing metadata (NK_INVALID_ARG), ... res may be NULL.
+ */
+NK_API nk_status nk_finetune(nk_ctx *ctx, nk_graph *g,
+                             const nk_finetune_opts *opts, nk_train_cb cb,
+                             void *user, nk_finetune_result *res);
+
+/* Evaluation of a classifier on an image folder. */
+typedef struct nk_eval_result {
+    int n_classes;          /* the model's outputs */
+    char **classes;         /* n_classes names (labels or "0", "1", ...) */
+    int64_t n;              /* images evaluated */
+    int64_t correct;
+    double accuracy;        /* correct / n */
+    double loss;            /* mean cross-entropy */
+    int64_t *per_class_n;   /* images whose true class is c */
+    double *per_class_accuracy; /* -1 where per_class_n is 0 */
+    int64_t *confusion;     /* [true * n_classes + predicted] */
+    int64_t skipped;        /* unreadable images */
+    char *warnings;         /* one line per skipped image ("" if none) */
+} nk_eval_result;
+
+/*
+ * nk_eval — run g over every image of DIR/CLASS/IMAGE with its
+ * preprocessing and count. Folder names are matched to g's labels; a model
+ * without labels takes the folders in sorted order as classes 0, 1, ...
+ * A folder that names no class of the model is NK_NOT_FOUND. batch 0 =
+ * 64. Free the result with nk_eval_result_clear.
+ */
+NK_API nk_status nk_eval(nk_ctx *ctx, nk_graph *g, const char *dir, int batch,
+                         nk_eval_result *res);
+NK_API void nk_eval_result_clear(nk_eval_result *res);
 
 #ifdef __cplusplus
 }

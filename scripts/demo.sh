@@ -57,5 +57,8 @@ step "Converting to TensorFlow Lite (NHWC, no TRANSPOSE ops) and running the .tf
 show "$nnkit" convert "$demo/resnet18.nnk" "$demo/resnet18.tflite" --verify
 show "$nnkit" run "$demo/resnet18.tflite" "$hopper" "${fashion[@]}" --topk 3
 
+step "Fine-tuning LeNet-5 on Fashion-MNIST (Debian's dataset-fashion-mnist) - real data, real accuracy"
+NNKIT="$nnkit" sh scripts/demo-finetune.sh "$demo"
+
 step "Done"
 echo "Model: $demo/resnet18.nnk (RANDOM weights). Images: $hopper, $demo/fashion-mnist/"

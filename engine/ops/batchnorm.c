@@ -1,8 +1,9 @@
 /*
  * batchnorm.c — BatchNormalization (f32, channel axis 1): shape inference
  * and the reference kernel. Eval mode normalises with the running
- * statistics; training mode with the batch's, and updates the running
- * statistics in place with ONNX's momentum rule.
+ * statistics; training mode with the batch's (biased variance) and
+ * updates the running statistics in place with ONNX's momentum rule
+ * (m = 1 - torch momentum) but PyTorch's unbiased variance for running_var.
  */
 #include "engine/op.h"
 #include "engine/kernels/kernels-impl.h"
@@ -124,8 +125,12 @@ static void bn_train(const nk_step *st, const bn_params *p, int64_t c0,
         }
         float nm = (float)(rmean[c] * p->momentum +
                            mean * (1.0f - p->momentum));
+        /* PyTorch (whose training nnkit matches) updates running_var
+         * with the UNBIASED batch variance, while ONNX's reference uses
+         * the biased one that normalises the batch above. */
+        double uvar = cnt > 1 ? sq / (cnt - 1.0) : var;
         float nv = (float)(rvar[c] * p->momentum +
-                           var * (1.0f - p->momentum));
+                           uvar * (1.0f - p->momentum));
         if (p->update_running) {
             rmean[c] = nm;
             rvar[c] = nv;
