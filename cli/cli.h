@@ -20,6 +20,9 @@ int cmd_zoo(nk_ctx *ctx, int argc, char **argv);
 int cmd_info(nk_ctx *ctx, int argc, char **argv);
 int cmd_run(nk_ctx *ctx, int argc, char **argv);
 int cmd_convert(nk_ctx *ctx, int argc, char **argv);
+int cmd_hub(nk_ctx *ctx, int argc, char **argv);
+int cmd_finetune(nk_ctx *ctx, int argc, char **argv);
+int cmd_eval(nk_ctx *ctx, int argc, char **argv);
 int cmd_bench(nk_ctx *ctx, int argc, char **argv);
 
 /* ---- options ------------------------------------------------------------ */

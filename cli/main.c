@@ -18,6 +18,9 @@ static const cli_command commands[] = {
     {"info", cmd_info, "summarise a model: layers, shapes, metadata"},
     {"run", cmd_run, "run a model on images or .npy tensors"},
     {"convert", cmd_convert, "convert a model between formats"},
+    {"hub", cmd_hub, "pull pretrained models (torch.hub style); cache"},
+    {"finetune", cmd_finetune, "train a new classifier on a folder of images"},
+    {"eval", cmd_eval, "accuracy and confusion matrix on a folder of images"},
     {"bench", cmd_bench, "time a model: latency, GFLOP/s, % of peak"},
 };
 

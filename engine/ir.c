@@ -6,6 +6,7 @@
  */
 #include "engine/ir.h"
 #include "engine/op.h"
+#include "engine/shape-eval.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -687,6 +688,7 @@ nk_status nk_graph_infer(nk_ctx *ctx, nk_graph *g)
     if (st)
         return st;
     size_t nt = (size_t)g->n_tensors;
+    nk_eval_bufs bufs = {NULL, 0, 0};
     nk_tensor *va = nk_calloc(nt ? nt : 1, sizeof *va);
     nk_tensor *vb = nk_calloc(nt ? nt : 1, sizeof *vb);
     uint8_t *produced = nk_calloc(nt ? nt : 1, 1);
@@ -715,10 +717,14 @@ nk_status nk_graph_infer(nk_ctx *ctx, nk_graph *g)
     for (int i = 0; i < g->n_nodes; i++) {
         const nk_node *n = &g->nodes[i];
         st = nk_node_infer(ctx, n, va);
+        if (!st)
+            st = nk_shape_eval_node(ctx, n, va, &bufs);
         if (st)
             goto done;
         if (any_sym) {
             st = nk_node_infer(ctx, n, vb);
+            if (!st)
+                st = nk_shape_eval_node(ctx, n, vb, &bufs);
             if (st)
                 goto done;
         }
@@ -747,6 +753,7 @@ nk_status nk_graph_infer(nk_ctx *ctx, nk_graph *g)
         }
     }
 done:
+    nk_eval_bufs_free(&bufs);
     nk_free(va);
     nk_free(vb);
     nk_free(produced);

@@ -130,6 +130,17 @@ typedef enum nk_op {
     NK_OP_SOFTMAX,
     NK_OP_DROPOUT,
     NK_OP_IDENTITY,
+    /* exporter glue and data-dependent shape ops (engine/ops/shape-ops.c,
+     * gather.c, slice.c, cast.c, reduce.c) */
+    NK_OP_SHAPE,
+    NK_OP_GATHER,
+    NK_OP_UNSQUEEZE,       /* axes: i64 input 1 (the attribute form of
+                            * opset < 13 is converted by the readers) */
+    NK_OP_SQUEEZE,         /* axes: optional i64 input 1, likewise */
+    NK_OP_SLICE,           /* starts, ends, [axes], [steps]: i64 inputs */
+    NK_OP_CAST,
+    NK_OP_CONSTANTOFSHAPE,
+    NK_OP_REDUCEMEAN,      /* axes: optional i64 input 1 (or attribute) */
     NK_OP_COUNT
 } nk_op;
 

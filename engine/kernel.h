@@ -46,10 +46,14 @@ typedef struct nk_step {
     bool fused_away;     /* an Add folded into the previous step: skip */
 } nk_step;
 
+/* A kernel row's dtype when the kernel handles every dtype (data
+ * movement: it copies elements of nk_dtype_size bytes). */
+#define NK_DTYPE_ANY NK_DTYPE_COUNT
+
 struct nk_kernel {
     const char *name;    /* "conv2d_nchw_ref" */
     nk_op op;
-    nk_dtype dtype;      /* dtype of the first input */
+    nk_dtype dtype;      /* dtype of the first input, or NK_DTYPE_ANY */
     nk_isa isa;
     int priority;        /* higher wins */
     /* NULL = supports every node of op/dtype */

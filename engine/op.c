@@ -36,10 +36,37 @@ const nk_op_info NK_OPS[NK_OP_COUNT] = {
     [NK_OP_SOFTMAX] = {"Softmax", 1, 1, 1, 1, nk_infer_softmax},
     [NK_OP_DROPOUT] = {"Dropout", 1, 3, 1, 2, nk_infer_dropout},
     [NK_OP_IDENTITY] = {"Identity", 1, 1, 1, 1, nk_infer_unary},
+    [NK_OP_SHAPE] = {"Shape", 1, 1, 1, 1, nk_infer_shape},
+    [NK_OP_GATHER] = {"Gather", 2, 2, 1, 1, nk_infer_gather},
+    [NK_OP_UNSQUEEZE] = {"Unsqueeze", 2, 2, 1, 1, nk_infer_unsqueeze},
+    [NK_OP_SQUEEZE] = {"Squeeze", 1, 2, 1, 1, nk_infer_squeeze},
+    [NK_OP_SLICE] = {"Slice", 3, 5, 1, 1, nk_infer_slice},
+    [NK_OP_CAST] = {"Cast", 1, 1, 1, 1, nk_infer_cast},
+    [NK_OP_CONSTANTOFSHAPE] = {"ConstantOfShape", 1, 1, 1, 1,
+                               nk_infer_constantofshape},
+    [NK_OP_REDUCEMEAN] = {"ReduceMean", 1, 2, 1, 1, nk_infer_reducemean},
 };
 
 _Static_assert(sizeof NK_OPS / sizeof NK_OPS[0] == NK_OP_COUNT,
                "every op needs a row in NK_OPS");
+
+bool nk_op_input_is_param(nk_op op, int i)
+{
+    switch (op) {
+    case NK_OP_RESHAPE:
+    case NK_OP_UNSQUEEZE:
+    case NK_OP_SQUEEZE:
+    case NK_OP_REDUCEMEAN:
+    case NK_OP_PAD:
+        return i == 1;
+    case NK_OP_SLICE:
+        return i >= 1 && i <= 4;
+    case NK_OP_CONSTANTOFSHAPE:
+        return i == 0;
+    default:
+        return false;
+    }
+}
 
 nk_op nk_op_from_name(const char *name)
 {

@@ -72,8 +72,41 @@ nk_status nk_infer_softmax(nk_ctx *, const nk_node *, nk_tensor *const *, int,
                            nk_tensor *const *, int);
 nk_status nk_infer_dropout(nk_ctx *, const nk_node *, nk_tensor *const *, int,
                            nk_tensor *const *, int);
+nk_status nk_infer_shape(nk_ctx *, const nk_node *, nk_tensor *const *, int,
+                         nk_tensor *const *, int);
+nk_status nk_infer_gather(nk_ctx *, const nk_node *, nk_tensor *const *, int,
+                          nk_tensor *const *, int);
+nk_status nk_infer_unsqueeze(nk_ctx *, const nk_node *, nk_tensor *const *,
+                             int, nk_tensor *const *, int);
+nk_status nk_infer_squeeze(nk_ctx *, const nk_node *, nk_tensor *const *, int,
+                           nk_tensor *const *, int);
+nk_status nk_infer_slice(nk_ctx *, const nk_node *, nk_tensor *const *, int,
+                         nk_tensor *const *, int);
+nk_status nk_infer_cast(nk_ctx *, const nk_node *, nk_tensor *const *, int,
+                        nk_tensor *const *, int);
+nk_status nk_infer_constantofshape(nk_ctx *, const nk_node *,
+                                   nk_tensor *const *, int,
+                                   nk_tensor *const *, int);
+nk_status nk_infer_reducemean(nk_ctx *, const nk_node *, nk_tensor *const *,
+                              int, nk_tensor *const *, int);
 
 /* Shared helpers for inference and kernels. */
+
+/* Is input i of op a parameter whose values shape inference needs
+ * (Reshape's shape, Slice's starts/ends/axes/steps, Squeeze/Unsqueeze/
+ * ReduceMean axes, ConstantOfShape's shape, Pad's pads)? Such inputs must
+ * be initializers or computed from shapes (engine/shape-eval.c). */
+bool nk_op_input_is_param(nk_op op, int i);
+
+/*
+ * nk_const_ints — read the integer values of a parameter input (Reshape's
+ * shape, Slice's starts, Unsqueeze's axes, ...): t must be i64 or i32,
+ * rank 0 or 1, at most max values, and hold data at inference time (an
+ * initializer, or a value computed from shapes, see engine/shape-eval.c).
+ * what names the input in errors ("axes"). Sets *count.
+ */
+nk_status nk_const_ints(nk_ctx *ctx, const nk_node *n, const nk_tensor *t,
+                        const char *what, int64_t *v, int max, int *count);
 
 /* Numpy-style broadcast of a and b into out; false if incompatible. */
 bool nk_broadcast_shape(const nk_shape *a, const nk_shape *b, nk_shape *out);

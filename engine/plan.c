@@ -7,6 +7,7 @@
  */
 #include "engine/plan.h"
 #include "engine/op.h"
+#include "engine/shape-eval.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,19 @@ nk_status nk_plan_bind_shapes(nk_ctx *ctx, nk_graph *g, int64_t batch,
         }
     }
     nk_free(produced);
-    for (int i = 0; i < g->n_nodes && !st; i++)
+    /* Values computed from shapes (Shape -> ... -> Reshape) get data while
+     * inferring, for the data-dependent nodes downstream; the plan
+     * computes them again at run time. */
+    nk_eval_bufs bufs = {NULL, 0, 0};
+    for (int i = 0; i < g->n_nodes && !st; i++) {
         st = nk_node_infer(ctx, &g->nodes[i], vals);
+        if (!st)
+            st = nk_shape_eval_node(ctx, &g->nodes[i], vals, &bufs);
+    }
+    for (int i = 0; i < g->n_tensors; i++)
+        if (!vals[i].is_init)
+            vals[i].data = NULL;
+    nk_eval_bufs_free(&bufs);
     return st;
 }
 

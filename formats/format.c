@@ -5,6 +5,7 @@
  */
 #include "formats/format.h"
 #include "formats/native/nnk.h"
+#include "formats/tflite/tflite.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +17,12 @@
  *   {NK_FORMAT_ONNX, "onnx", ".onnx", nk_onnx_bid, nk_onnx_load, nk_onnx_save},
  * Order only matters for equal bids on equal extension hints. */
 static const nk_format_impl FORMATS[] = {
-    {NK_FORMAT_NNK, "nnk", ".nnk", nk_nnk_bid, nk_nnk_load, nk_nnk_save},
+    {NK_FORMAT_NNK, "nnk", ".nnk", nk_nnk_bid, nk_nnk_load, nk_nnk_save,
+     NULL},
+    {NK_FORMAT_ONNX, "onnx", ".onnx", nk_onnx_bid, nk_onnx_load,
+     nk_onnx_save, nk_onnx_save_opts},
+    {NK_FORMAT_TFLITE, "tflite", ".tflite", nk_tflite_bid, nk_tflite_load,
+     nk_tflite_save, nk_tflite_save_opts},
 };
 #define N_FORMATS ((int)(sizeof FORMATS / sizeof FORMATS[0]))
 
@@ -176,6 +182,12 @@ nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out)
 nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g, const char *path,
                         nk_format fmt)
 {
+    return nk_model_save_opts(ctx, g, path, fmt, NULL);
+}
+
+nk_status nk_model_save_opts(nk_ctx *ctx, const nk_graph *g, const char *path,
+                             nk_format fmt, const nk_save_opts *opts)
+{
     if (!g || !path)
         return nk_fail(ctx, NK_INVALID_ARG, "nk_model_save: NULL %s",
                        g ? "path" : "graph");
@@ -196,5 +208,23 @@ nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g, const char *path,
                        "%s: writing %s files is not supported%s", path,
                        nk_format_name(fmt),
                        fmt == NK_FORMAT_PTH ? " (.pth is read only)" : "");
+    static const nk_save_opts defaults;
+    if (opts && memcmp(opts, &defaults, sizeof defaults) != 0) {
+        /* Every option belongs to one format: refuse, never drop, the
+         * options the chosen format does not have. */
+        bool onnx_opt = opts->onnx_opset || opts->onnx_external_threshold;
+        bool tflite_opt = opts->fp16_weights || opts->keep_nchw_io;
+        if (!impl->save_opts || (onnx_opt && impl->id != NK_FORMAT_ONNX) ||
+            (tflite_opt && impl->id != NK_FORMAT_TFLITE))
+            return nk_fail(ctx, NK_INVALID_ARG,
+                           "%s: option %s does not apply to %s files (it is "
+                           "for .%s)", path,
+                           onnx_opt ? (opts->onnx_opset ? "opset"
+                                                        : "external-data threshold")
+                                    : (opts->fp16_weights ? "fp16 weights"
+                                                          : "keep NCHW io"),
+                           nk_format_name(fmt), onnx_opt ? "onnx" : "tflite");
+        return impl->save_opts(ctx, g, path, opts);
+    }
     return impl->save(ctx, g, path);
 }

@@ -23,6 +23,10 @@ typedef struct nk_format_impl {
     nk_status (*load)(nk_ctx *ctx, const char *path, nk_graph **out);
     /* Write g to path atomically (nk_writer); NULL if read-only. */
     nk_status (*save)(nk_ctx *ctx, const nk_graph *g, const char *path);
+    /* Write with options (nk_model_save_opts); NULL if the format takes
+     * none, and then only all-default options are accepted. */
+    nk_status (*save_opts)(nk_ctx *ctx, const nk_graph *g, const char *path,
+                           const nk_save_opts *opts);
 } nk_format_impl;
 
 /* Entry points of the formats, each in its folder (formats/<name>/);
@@ -32,6 +36,8 @@ typedef struct nk_format_impl {
 int nk_onnx_bid(const uint8_t *head, size_t n, const char *path);
 nk_status nk_onnx_load(nk_ctx *ctx, const char *path, nk_graph **out);
 nk_status nk_onnx_save(nk_ctx *ctx, const nk_graph *g, const char *path);
+nk_status nk_onnx_save_opts(nk_ctx *ctx, const nk_graph *g, const char *path,
+                            const nk_save_opts *opts);
 int nk_tflite_bid(const uint8_t *head, size_t n, const char *path);
 nk_status nk_tflite_load(nk_ctx *ctx, const char *path, nk_graph **out);
 nk_status nk_tflite_save(nk_ctx *ctx, const nk_graph *g, const char *path);

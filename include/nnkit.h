@@ -172,6 +172,35 @@ NK_API nk_status nk_model_load(nk_ctx *ctx, const char *path, nk_graph **out);
 NK_API nk_status nk_model_save(nk_ctx *ctx, const nk_graph *g,
                                const char *path, nk_format fmt);
 
+/* Options of nk_model_save_opts; zero-initialise and set what you need.
+ * A field set for a format that does not use it is NK_INVALID_ARG (so a
+ * request is never silently dropped). */
+typedef struct nk_save_opts {
+    int onnx_opset; /* ONNX opset to write, 11..17; 0 = 13 */
+    /* ONNX: when the initializers total more than this many bytes, they
+     * are written beside the model as external data (PATH.data, 4096-byte
+     * aligned). 0 = the default, 2,000,000,000 (protobuf's 2 GiB limit). */
+    int64_t onnx_external_threshold;
+    /* TFLite: store float weights as float16, each followed by a
+     * DEQUANTIZE op to float32 (as the TFLite converter's float16
+     * quantization does): half the size, float32 compute. */
+    int fp16_weights;
+    /* TFLite: keep the graph's NCHW inputs and outputs as they are (one
+     * TRANSPOSE at each rank-4 boundary) instead of making them NHWC. */
+    int keep_nchw_io;
+} nk_save_opts;
+
+/*
+ * nk_model_save_opts — nk_model_save with options (opts NULL = defaults,
+ * which is what nk_model_save does). NK_INVALID_ARG for an opset out of
+ * range or an option the chosen format does not have; NK_UNSUPPORTED,
+ * naming the node, when the graph cannot be expressed in the format (at
+ * the requested opset). No file is left at path (or PATH.data) on error.
+ */
+NK_API nk_status nk_model_save_opts(nk_ctx *ctx, const nk_graph *g,
+                                    const char *path, nk_format fmt,
+                                    const nk_save_opts *opts);
+
 NK_API void nk_graph_free(nk_graph *g);
 
 /* Graph inputs and outputs. The returned tensors describe name, dtype and
@@ -402,6 +431,274 @@ NK_API const uint8_t *nk_image_pixels(const nk_image *img);
 NK_API nk_status nk_image_to_input(nk_ctx *ctx, const nk_image *img,
                                    const nk_preproc *p, nk_tensor *t,
                                    int64_t index);
+
+/* ---------------------------------------------------------------------
+ * Hub: pulling pretrained models (torch.hub style), cache and verification
+ *
+ * Three kinds of pulls (docs/hub.md):
+ *   nk_hub_pull(ctx, o, "resnet18", NULL, &e)          nnkit's index
+ *   nk_hub_pull(ctx, o, "owner/repo[:ref]", "model", &e) a repository's
+ *                                                       nnkit-hub.json
+ *   nk_hub_pull(ctx, o, "owner/repo@tag", "asset", &e)  a release asset
+ * Downloads are verified by SHA-256 before they enter the cache, retried on
+ * transient errors, resumed with HTTP Range, and TLS is always verified.
+ * The environment (NNKIT_HOME, NNKIT_OFFLINE, NNKIT_GITHUB_URL,
+ * NNKIT_GITHUB_API_URL, NNKIT_HUB_INDEX, NNKIT_HUB_MIRROR,
+ * NNKIT_HUB_TIMEOUT, GITHUB_TOKEN, CURL_CA_BUNDLE, proxies) is read at each
+ * call. Concurrent pulls of one entry, from threads or processes, are
+ * serialised by a lock file: all succeed and one entry is kept.
+ * ------------------------------------------------------------------- */
+
+/* Download progress: bytes done and total (0 if unknown) of `what`. */
+typedef void (*nk_hub_progress_fn)(void *user, const char *what,
+                                   uint64_t done, uint64_t total);
+
+typedef struct nk_hub_opts {
+    const char *home;   /* cache root; NULL = NNKIT_HOME, else
+                           $XDG_CACHE_HOME/nnkit, else ~/.cache/nnkit */
+    int offline;        /* 1: never use the network (also NNKIT_OFFLINE=1) */
+    int trust;          /* 1: trust the repository's owner (remembered) */
+    int force;          /* 1: download and rebuild even when cached */
+    const char *sha256; /* asset pulls: expected SHA-256 (64 hex digits) */
+    const char *output; /* also write the result here: models in the
+                           format of the extension, assets byte for byte */
+    nk_hub_progress_fn progress; /* NULL: silent */
+    void *progress_user;
+} nk_hub_opts;
+
+typedef enum nk_hub_kind {
+    NK_HUB_INDEX = 0, /* a model of nnkit's index */
+    NK_HUB_REPO,      /* a model of a repository's manifest */
+    NK_HUB_ASSET,     /* a release asset, kept as downloaded */
+    NK_HUB_KIND_COUNT
+} nk_hub_kind;
+
+/* A cache entry. Strings are owned by the entry (nk_hub_entry_clear). */
+typedef struct nk_hub_entry {
+    char *name;          /* "resnet18", "owner/repo:ref/model",
+                            "owner/repo@tag/asset" */
+    nk_hub_kind kind;
+    char *path;          /* the cached file: .nnk model or the asset */
+    char *sha256;        /* SHA-256 of that file */
+    uint64_t size;       /* its size in bytes */
+    char *source;        /* URL of the weights or asset ("" if none) */
+    char *source_sha256; /* SHA-256 of the downloaded weights/asset */
+    int verified;        /* 1: checked against a published hash; 0: no
+                            hash was published, the one got is recorded */
+    char *arch;          /* zoo architecture ("" for assets) */
+    int64_t created;     /* Unix time of the pull */
+} nk_hub_entry;
+
+/* Frees the strings of e and zeroes it; NULL and zeroed entries are fine. */
+NK_API void nk_hub_entry_clear(nk_hub_entry *e);
+NK_API const char *nk_hub_kind_name(nk_hub_kind k); /* "index", ... */
+
+/*
+ * nk_hub_pull — pull `spec` (and `model`, for repository and release
+ * pulls) into the cache and fill *out. A cached entry is used as is
+ * (unless opts->force). Errors: NK_NOT_FOUND (unknown name, missing
+ * entry offline, HTTP 404), NK_NET (network, TLS, timeouts after the
+ * retries), NK_CHECKSUM (the message gives the expected and the got
+ * hash; nothing is left in the cache), NK_FORMAT (bad index, manifest or
+ * archive, a refused archive entry), NK_INVALID_ARG (an owner not yet
+ * trusted without opts->trust, a malformed spec). opts may be NULL.
+ */
+NK_API nk_status nk_hub_pull(nk_ctx *ctx, const nk_hub_opts *opts,
+                             const char *spec, const char *model,
+                             nk_hub_entry *out);
+
+/* The cache entry `name` (as nk_hub_entry.name); NK_NOT_FOUND if none. */
+NK_API nk_status nk_hub_info(nk_ctx *ctx, const nk_hub_opts *opts,
+                             const char *name, nk_hub_entry *out);
+
+/* Call fn for each cache entry, sorted by name; fn returns non-zero to
+ * stop. The entry is valid during the call only. */
+typedef int (*nk_hub_entry_fn)(void *user, const nk_hub_entry *e);
+NK_API nk_status nk_hub_list(nk_ctx *ctx, const nk_hub_opts *opts,
+                             nk_hub_entry_fn fn, void *user);
+
+/* Remove entry `name` and the downloads only it used. NK_NOT_FOUND if
+ * absent. */
+NK_API nk_status nk_hub_rm(nk_ctx *ctx, const nk_hub_opts *opts,
+                           const char *name);
+
+/*
+ * nk_hub_verify — re-hash every file of the cache. Entries whose file is
+ * missing or does not match are removed, as are corrupt downloads; fn
+ * (may be NULL) is called for every entry with NK_OK or the failure and
+ * its message. *n_bad (may be NULL) counts the removed items.
+ */
+typedef void (*nk_hub_verify_fn)(void *user, const char *name,
+                                 nk_status st, const char *msg);
+NK_API nk_status nk_hub_verify(nk_ctx *ctx, const nk_hub_opts *opts,
+                               nk_hub_verify_fn fn, void *user, int *n_bad);
+
+/* Whether repository owner `owner` is trusted (1) or not (0). */
+NK_API int nk_hub_owner_trusted(nk_ctx *ctx, const nk_hub_opts *opts,
+                                const char *owner);
+
+/* The cache root the options and environment select, into buf (size n);
+ * NK_INVALID_ARG if it does not fit or no home can be found. */
+NK_API nk_status nk_hub_home(nk_ctx *ctx, const nk_hub_opts *opts,
+                             char *buf, size_t n);
+
+/* ---------------------------------------------------------------------
+ * Training: fine-tuning on an image folder, and evaluation
+ * ------------------------------------------------------------------- */
+
+typedef enum nk_optimizer {
+    NK_OPTIMIZER_SGD = 0,  /* momentum, nesterov, weight decay */
+    NK_OPTIMIZER_ADAM,
+    NK_OPTIMIZER_ADAMW,
+    NK_OPTIMIZER_COUNT
+} nk_optimizer;
+
+typedef enum nk_schedule {
+    NK_SCHEDULE_CONSTANT = 0,
+    NK_SCHEDULE_STEP,      /* lr * gamma every step_epochs epochs */
+    NK_SCHEDULE_COSINE,    /* cosine to 0 over the run, per iteration */
+    NK_SCHEDULE_COUNT
+} nk_schedule;
+
+/* "sgd", "adam", "adamw" / "constant", "step", "cosine"; static storage,
+ * NULL when out of range. Parse: NK_INVALID_ARG for an unknown name. */
+NK_API const char *nk_optimizer_name(nk_optimizer o);
+NK_API nk_status nk_optimizer_parse(nk_ctx *ctx, const char *s,
+                                    nk_optimizer *out);
+NK_API const char *nk_schedule_name(nk_schedule s);
+NK_API nk_status nk_schedule_parse(nk_ctx *ctx, const char *s,
+                                   nk_schedule *out);
+
+/*
+ * What nk_finetune does. Set the defaults with nk_finetune_opts_init,
+ * then change fields. Strings are borrowed for the duration of the call.
+ */
+typedef struct nk_finetune_opts {
+    const char *data;      /* training images: DATA/CLASS/IMAGE.jpg|jpeg|png */
+    const char *val;       /* validation folder (same class names), or NULL */
+    double val_split;      /* without val: fraction of data held out,
+                              stratified and seeded (0 = no validation) */
+    const char *output;    /* model written at the end (.nnk ...), or NULL */
+    const char *logdir;    /* checkpoint, TensorBoard events, report.html;
+                              NULL = "<output>.logs" (none without output) */
+    int epochs;            /* 2 */
+    int batch;             /* 64 */
+    float lr;              /* 1e-3 */
+    nk_optimizer optimizer;/* Adam */
+    float momentum;        /* SGD: 0.9 */
+    int nesterov;          /* SGD: 0 */
+    float weight_decay;    /* 0 (AdamW: 0.01) */
+    nk_schedule schedule;  /* constant */
+    int step_epochs;       /* STEP: epochs between decays (1) */
+    float gamma;           /* STEP: decay factor (0.1) */
+    int warmup_epochs;     /* linear warm-up from lr/steps to lr (0) */
+    const char *train_layers; /* "head" (default), "last:N" or "all" */
+    int augment;           /* random resized crop + horizontal flip */
+    int vflip;             /* with augment: random vertical flip too */
+    uint64_t seed;         /* head init, shuffling, augmentation, split */
+    int resume;            /* continue from logdir's checkpoint */
+    int workers;           /* decoding threads; 0 = the context's threads */
+    int feature_cache;     /* frozen backbone and no augmentation: compute
+                              features once (1, default); 0 = never */
+} nk_finetune_opts;
+
+NK_API void nk_finetune_opts_init(nk_finetune_opts *o);
+
+typedef enum nk_train_event {
+    NK_TRAIN_START = 0, /* datasets, head and mode are known */
+    NK_TRAIN_BATCH,     /* a training batch is done */
+    NK_TRAIN_EPOCH,     /* an epoch is done (validation included) */
+    NK_TRAIN_WARNING,   /* message: an image skipped, and why */
+    NK_TRAIN_INFO,      /* message: what is happening (e.g. features) */
+    NK_TRAIN_EVENT_COUNT
+} nk_train_event;
+
+/* One progress report; pointers valid during the callback only. */
+typedef struct nk_train_progress {
+    nk_train_event event;
+    int epoch, epochs;      /* epoch is 1-based */
+    int64_t batch, batches; /* batch is 1-based within the epoch */
+    int64_t images;         /* training images seen this epoch */
+    double images_per_sec;  /* this epoch so far */
+    double loss, accuracy;  /* training, running over this epoch */
+    double lr;              /* the current learning rate */
+    int has_val;
+    double val_loss, val_accuracy; /* NK_TRAIN_EPOCH with has_val */
+    int is_best;            /* this epoch is the best so far */
+    int64_t skipped;        /* unreadable images found so far */
+    /* NK_TRAIN_START: */
+    int n_classes;
+    int64_t n_train, n_val;
+    const char *head;       /* how the classifier was found: "fc", ... */
+    int64_t trainable;      /* trainable parameter elements */
+    int feature_cache;      /* training the head on cached features */
+    int resumed_epoch;      /* epochs already done (resume), else 0 */
+    const char *message;    /* WARNING / INFO */
+} nk_train_progress;
+
+typedef void (*nk_train_cb)(void *user, const nk_train_progress *p);
+
+/* What a fine-tuning run achieved. */
+typedef struct nk_finetune_result {
+    int epochs_run;         /* epochs run by this call */
+    int best_epoch;         /* 1-based; the model kept (last without val) */
+    double best_val_accuracy; /* -1 without validation */
+    double train_loss, train_accuracy; /* last epoch */
+    double images_per_sec;  /* last epoch's training throughput */
+    int64_t skipped;        /* unreadable images */
+    int n_classes;
+} nk_finetune_result;
+
+/*
+ * nk_finetune — transfer learning on an image folder. Replaces g's
+ * classifier (ResNet `fc`, VGG/MobileNet `classifier[-1]`, or the last
+ * Gemm/MatMul) with a new layer sized to the folder's classes, freezes
+ * what opts->train_layers leaves out, trains (forward + backward + the
+ * optimiser) with the model's preprocessing, validates every epoch, writes
+ * a checkpoint (weights, optimiser and schedule state) atomically after
+ * every epoch, TensorBoard events and report.html to the logdir, and
+ * finally leaves in g — and writes to opts->output — the best model by
+ * validation accuracy, with the class names as labels.
+ *
+ * With opts->resume, the run continues from the logdir's checkpoint (it
+ * must have been made with the same data and settings) and ends with the
+ * same weights as an uninterrupted run: an epoch cut short is run again
+ * from its start. Unreadable images are skipped (one NK_TRAIN_WARNING
+ * each) and counted. cb may be NULL; it runs on the calling thread.
+ *
+ * Errors name the file or folder: an empty class folder or fewer than two
+ * classes (NK_FORMAT), no classifier to replace (NK_NOT_FOUND), a model
+ * without preprocessing metadata (NK_INVALID_ARG), ... res may be NULL.
+ */
+NK_API nk_status nk_finetune(nk_ctx *ctx, nk_graph *g,
+                             const nk_finetune_opts *opts, nk_train_cb cb,
+                             void *user, nk_finetune_result *res);
+
+/* Evaluation of a classifier on an image folder. */
+typedef struct nk_eval_result {
+    int n_classes;          /* the model's outputs */
+    char **classes;         /* n_classes names (labels or "0", "1", ...) */
+    int64_t n;              /* images evaluated */
+    int64_t correct;
+    double accuracy;        /* correct / n */
+    double loss;            /* mean cross-entropy */
+    int64_t *per_class_n;   /* images whose true class is c */
+    double *per_class_accuracy; /* -1 where per_class_n is 0 */
+    int64_t *confusion;     /* [true * n_classes + predicted] */
+    int64_t skipped;        /* unreadable images */
+    char *warnings;         /* one line per skipped image ("" if none) */
+} nk_eval_result;
+
+/*
+ * nk_eval — run g over every image of DIR/CLASS/IMAGE with its
+ * preprocessing and count. Folder names are matched to g's labels; a model
+ * without labels takes the folders in sorted order as classes 0, 1, ...
+ * A folder that names no class of the model is NK_NOT_FOUND. batch 0 =
+ * 64. Free the result with nk_eval_result_clear.
+ */
+NK_API nk_status nk_eval(nk_ctx *ctx, nk_graph *g, const char *dir, int batch,
+                         nk_eval_result *res);
+NK_API void nk_eval_result_clear(nk_eval_result *res);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh — the main job end to end, offline: installs the Debian packages,
-# builds nnkit, creates a ResNet-18 from the zoo, prints its summary and
-# classifies real images shipped by Debian data packages.
+# builds nnkit, pulls a model with `nnkit hub` from a local GitHub stand-in,
+# creates a ResNet-18 from the zoo, prints its summary and classifies real
+# images shipped by Debian data packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ nnkit=build/nnkit
 demo=build/demo
 mkdir -p "$demo"
 
+step "Pulling a model with nnkit hub from a local GitHub stand-in (127.0.0.1, no internet)"
+scripts/demo-hub.sh "$nnkit" "$demo"
+
 step "Creating a ResNet-18 from the model zoo"
 cat <<'NOTE'
 NOTE: this model has RANDOM weights (seeded initialisation, not trained), so
@@ -26,6 +30,9 @@ NOTE: this model has RANDOM weights (seeded initialisation, not trained), so
       inference -> top-k), not accuracy.
 NOTE
 show "$nnkit" zoo create resnet18 -o "$demo/resnet18.nnk"
+
+step "Converting to ONNX (opset 13) and checking the result against the source"
+show "$nnkit" convert "$demo/resnet18.nnk" "$demo/resnet18.onnx" --verify
 
 step "Model summary"
 show "$nnkit" info "$demo/resnet18.nnk"
@@ -45,6 +52,13 @@ mapfile -t fashion < <(find "$demo/fashion-mnist" -name '*.png' | sort)
 
 step "Classifying them (top 3; RANDOM weights, so the labels are noise)"
 show "$nnkit" run "$demo/resnet18.nnk" "$hopper" "${fashion[@]}" --topk 3
+
+step "Converting to TensorFlow Lite (NHWC, no TRANSPOSE ops) and running the .tflite with nnkit"
+show "$nnkit" convert "$demo/resnet18.nnk" "$demo/resnet18.tflite" --verify
+show "$nnkit" run "$demo/resnet18.tflite" "$hopper" "${fashion[@]}" --topk 3
+
+step "Fine-tuning LeNet-5 on Fashion-MNIST (Debian's dataset-fashion-mnist) - real data, real accuracy"
+NNKIT="$nnkit" sh scripts/demo-finetune.sh "$demo"
 
 step "Done"
 echo "Model: $demo/resnet18.nnk (RANDOM weights). Images: $hopper, $demo/fashion-mnist/"

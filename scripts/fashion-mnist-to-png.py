@@ -176,13 +176,24 @@ def main():
     f.add_argument("root")
     f.add_argument("--split", choices=sorted(PREFIX), default="train")
     f.add_argument("--per-class", type=int, help="at most N images per class")
+    b = sub.add_parser("splits", parents=[common],
+                       help="ROOT/train/<class>/ and ROOT/test/<class>/ image folders")
+    b.add_argument("root")
+    b.add_argument("--per-class", type=int, help="at most N images per class and split")
     args = ap.parse_args()
     if args.cmd == "samples" and args.count < 0:
         ap.error("--count must be >= 0")
-    if args.cmd == "folder" and args.per_class is not None and args.per_class < 0:
+    if args.cmd in ("folder", "splits") and args.per_class is not None \
+            and args.per_class < 0:
         ap.error("--per-class must be >= 0")
 
     data_dir = args.data_dir or find_data_dir()
+    if args.cmd == "splits":
+        root = args.root
+        for split in ("train", "test"):
+            args.root, args.split = os.path.join(root, split), split
+            cmd_folder(args, load_split(data_dir, split))
+        return
     split_data = load_split(data_dir, args.split)
     if args.cmd == "samples":
         cmd_samples(args, split_data)

@@ -571,8 +571,10 @@ static void test_pool_random(void)
         nk_step st = {.node = &node, .n_in = 1, .n_out = 1, .in = ins, .out = o1};
         REQUIRE_OK(ctx, nk_pool_prepare(ctx, &st));
         nk_maxpool_ref(&st, 0, 1);
+        nk_kernel_release_params(&st);
         st.out = o2;
         CHECK(nk_maxpool_fast_supports(&st));
+        REQUIRE_OK(ctx, nk_maxpool_fast_prepare(ctx, &st));
         int nth = rnd_int(1, 3);
         for (int ith = 0; ith < nth; ith++)
             nk_maxpool_fast(&st, ith, nth);

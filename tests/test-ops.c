@@ -174,6 +174,8 @@ static double elem(const nk_tensor *t, int64_t i)
     case NK_U8: return ((const uint8_t *)d)[i];
     case NK_I8: return ((const int8_t *)d)[i];
     case NK_BOOL: return ((const uint8_t *)d)[i];
+    case NK_F16: return nk_f16_to_f32(((const uint16_t *)d)[i]);
+    case NK_BF16: return nk_bf16_to_f32(((const uint16_t *)d)[i]);
     default: return NAN;
     }
 }

@@ -27,10 +27,16 @@ void nk_batchnorm_ref(const nk_step *st, int ith, int nth);
 /* activation.c: Relu Clip LeakyRelu Sigmoid Tanh HardSigmoid HardSwish */
 nk_status nk_unary_prepare(nk_ctx *ctx, nk_step *st);
 void nk_unary_ref(const nk_step *st, int ith, int nth);
+/* Clip on i64 i32 u8 i8 (bounds: integer scalars of the same dtype) */
+nk_status nk_clip_int_prepare(nk_ctx *ctx, nk_step *st);
+void nk_clip_int_ref(const nk_step *st, int ith, int nth);
 
 /* binary.c: Add Sub Mul Div with broadcasting */
 nk_status nk_binary_prepare(nk_ctx *ctx, nk_step *st);
 void nk_binary_ref(const nk_step *st, int ith, int nth);
+/* the same ops on i64 i32 u8 i8 (wrapping; x / 0 = 0) */
+bool nk_binary_int_supports(const nk_step *st);
+void nk_binary_int_ref(const nk_step *st, int ith, int nth);
 
 /* matmul.c: MatMul and Gemm */
 nk_status nk_matmul_prepare(nk_ctx *ctx, nk_step *st);
@@ -47,6 +53,7 @@ void nk_avgpool_ref(const nk_step *st, int ith, int nth);
 void nk_globalavgpool_ref(const nk_step *st, int ith, int nth);
 /* kernels/pool-fast.c: vectorisable MaxPool (no indices) and GAP */
 bool nk_maxpool_fast_supports(const nk_step *st);
+nk_status nk_maxpool_fast_prepare(nk_ctx *ctx, nk_step *st);
 void nk_maxpool_fast(const nk_step *st, int ith, int nth);
 void nk_globalavgpool_fast(const nk_step *st, int ith, int nth);
 
@@ -66,5 +73,18 @@ void nk_softmax_ref(const nk_step *st, int ith, int nth);
 /* dropout.c: eval = copy; training = seeded Bernoulli mask */
 nk_status nk_dropout_prepare(nk_ctx *ctx, nk_step *st);
 void nk_dropout_ref(const nk_step *st, int ith, int nth);
+
+/* shape-ops.c: Shape, ConstantOfShape (Unsqueeze/Squeeze use nk_copy_ref) */
+void nk_shape_ref(const nk_step *st, int ith, int nth);
+void nk_constantofshape_ref(const nk_step *st, int ith, int nth);
+
+/* gather.c, slice.c, cast.c: any dtype */
+void nk_gather_ref(const nk_step *st, int ith, int nth);
+void nk_slice_ref(const nk_step *st, int ith, int nth);
+void nk_cast_ref(const nk_step *st, int ith, int nth);
+
+/* reduce.c */
+nk_status nk_reducemean_prepare(nk_ctx *ctx, nk_step *st);
+void nk_reducemean_ref(const nk_step *st, int ith, int nth);
 
 #endif /* NK_KERNELS_IMPL_H */

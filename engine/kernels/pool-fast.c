@@ -13,6 +13,24 @@ typedef struct pool_params {
     nk_conv_geom g;
 } pool_params;
 
+/* The reference pool kernels keep N-D geometry of their own; the 2-D
+ * row kernel reads the Conv/Pool geometry of engine/ops/geom.c. */
+nk_status nk_maxpool_fast_prepare(nk_ctx *ctx, nk_step *st)
+{
+    pool_params *p = nk_calloc(1, sizeof *p);
+    if (!p)
+        return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
+                       st->node->name);
+    nk_status s = nk_conv_geom_from_node(ctx, st->node, &st->in[0]->shape,
+                                         NULL, &p->g);
+    if (s != NK_OK) {
+        nk_free(p);
+        return s;
+    }
+    st->params = p;
+    return NK_OK;
+}
+
 bool nk_maxpool_fast_supports(const nk_step *st)
 {
     if (st->n_out > 1 && st->out[1])

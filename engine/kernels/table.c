@@ -98,6 +98,9 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "clip_ref", .op = NK_OP_CLIP, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
      .run = nk_unary_ref},
+    {.name = "clip_int_ref", .op = NK_OP_CLIP, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_clip_int_prepare, .run = nk_clip_int_ref},
     {.name = "leakyrelu_ref", .op = NK_OP_LEAKYRELU, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_unary_prepare, .release = REL,
      .run = nk_unary_ref},
@@ -122,6 +125,18 @@ const nk_kernel NK_KERNELS[] = {
      .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
     {.name = "div_ref", .op = NK_OP_DIV, .dtype = NK_F32, .isa = NK_ISA_REF,
      .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_ref},
+    {.name = "add_int_ref", .op = NK_OP_ADD, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
+    {.name = "sub_int_ref", .op = NK_OP_SUB, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
+    {.name = "mul_int_ref", .op = NK_OP_MUL, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
+    {.name = "div_int_ref", .op = NK_OP_DIV, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .supports = nk_binary_int_supports,
+     .prepare = nk_binary_prepare, .release = REL, .run = nk_binary_int_ref},
     /* Matrix products */
     {.name = "matmul_ref", .op = NK_OP_MATMUL, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_matmul_prepare, .release = REL,
@@ -139,9 +154,16 @@ const nk_kernel NK_KERNELS[] = {
     {.name = "maxpool_ref", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
      .run = nk_maxpool_ref},
+    {.name = "maxpool_u8_ref", .op = NK_OP_MAXPOOL, .dtype = NK_U8,
+     .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
+     .run = nk_maxpool_ref},
+    {.name = "maxpool_i8_ref", .op = NK_OP_MAXPOOL, .dtype = NK_I8,
+     .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
+     .run = nk_maxpool_ref},
     {.name = "maxpool_rows", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
      .isa = NK_ISA_GENERIC, .priority = 10,
-     .supports = nk_maxpool_fast_supports, .prepare = nk_pool_prepare,
+     .supports = nk_maxpool_fast_supports,
+     .prepare = nk_maxpool_fast_prepare,
      .release = REL, .run = nk_maxpool_fast},
     {.name = "avgpool_ref", .op = NK_OP_AVGPOOL, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_pool_prepare, .release = REL,
@@ -152,26 +174,47 @@ const nk_kernel NK_KERNELS[] = {
      .dtype = NK_F32, .isa = NK_ISA_GENERIC, .priority = 10,
      .run = nk_globalavgpool_fast},
     /* Shape and data movement */
-    {.name = "flatten_copy", .op = NK_OP_FLATTEN, .dtype = NK_F32,
+    {.name = "flatten_copy", .op = NK_OP_FLATTEN, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
-    {.name = "reshape_copy", .op = NK_OP_RESHAPE, .dtype = NK_F32,
+    {.name = "reshape_copy", .op = NK_OP_RESHAPE, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
-    {.name = "identity_copy", .op = NK_OP_IDENTITY, .dtype = NK_F32,
+    {.name = "identity_copy", .op = NK_OP_IDENTITY, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .run = nk_copy_ref},
     {.name = "transpose_ref", .op = NK_OP_TRANSPOSE, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_transpose_prepare, .release = REL,
      .run = nk_transpose_ref},
-    {.name = "concat_ref", .op = NK_OP_CONCAT, .dtype = NK_F32,
+    {.name = "concat_ref", .op = NK_OP_CONCAT, .dtype = NK_DTYPE_ANY,
      .isa = NK_ISA_REF, .prepare = nk_concat_prepare, .release = REL,
      .run = nk_concat_ref},
     {.name = "pad_ref", .op = NK_OP_PAD, .dtype = NK_F32, .isa = NK_ISA_REF,
      .prepare = nk_pad_prepare, .release = REL, .run = nk_pad_ref},
+    {.name = "pad_i32_ref", .op = NK_OP_PAD, .dtype = NK_I32,
+     .isa = NK_ISA_REF, .prepare = nk_pad_prepare, .release = REL,
+     .run = nk_pad_ref},
     {.name = "softmax_ref", .op = NK_OP_SOFTMAX, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_softmax_prepare, .release = REL,
      .run = nk_softmax_ref},
     {.name = "dropout_ref", .op = NK_OP_DROPOUT, .dtype = NK_F32,
      .isa = NK_ISA_REF, .prepare = nk_dropout_prepare, .release = REL,
      .run = nk_dropout_ref},
+    /* Exporter glue (any dtype: these move or convert elements) */
+    {.name = "shape_ref", .op = NK_OP_SHAPE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_shape_ref},
+    {.name = "gather_ref", .op = NK_OP_GATHER, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_gather_ref},
+    {.name = "unsqueeze_copy", .op = NK_OP_UNSQUEEZE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "squeeze_copy", .op = NK_OP_SQUEEZE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_copy_ref},
+    {.name = "slice_ref", .op = NK_OP_SLICE, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_slice_ref},
+    {.name = "cast_ref", .op = NK_OP_CAST, .dtype = NK_DTYPE_ANY,
+     .isa = NK_ISA_REF, .run = nk_cast_ref},
+    {.name = "constantofshape_ref", .op = NK_OP_CONSTANTOFSHAPE,
+     .dtype = NK_DTYPE_ANY, .isa = NK_ISA_REF, .run = nk_constantofshape_ref},
+    {.name = "reducemean_ref", .op = NK_OP_REDUCEMEAN, .dtype = NK_F32,
+     .isa = NK_ISA_REF, .prepare = nk_reducemean_prepare,
+     .run = nk_reducemean_ref},
 };
 
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
@@ -182,7 +225,7 @@ const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 #define NK_X86_KERNELS 0
 #endif
 _Static_assert(sizeof NK_KERNELS / sizeof NK_KERNELS[0] ==
-                   34 + NK_X86_KERNELS,
+                   50 + NK_X86_KERNELS,
                "kernel table changed: update the count here");
 
 static bool isa_available(nk_isa isa, const nk_cpu *cpu)
@@ -214,7 +257,8 @@ const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
         }
     for (int i = 0; i < NK_KERNEL_COUNT; i++) {
         const nk_kernel *k = &NK_KERNELS[i];
-        if (k->op != st->node->op || k->dtype != dt)
+        if (k->op != st->node->op ||
+            (k->dtype != dt && k->dtype != NK_DTYPE_ANY))
             continue;
         if (reference && k->isa != NK_ISA_REF)
             continue;

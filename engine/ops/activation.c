@@ -232,3 +232,58 @@ void nk_unary_ref(const nk_step *st, int ith, int nth)
     if (b < e)
         act_map(p->act, a0, a1, x + b, y + b, (size_t)(e - b));
 }
+
+/* ---- Clip on integers --------------------------------------------------- */
+
+static int64_t clip_int_load(nk_dtype dt, const void *p, int64_t i)
+{
+    switch (dt) {
+    case NK_I64: return ((const int64_t *)p)[i];
+    case NK_I32: return ((const int32_t *)p)[i];
+    case NK_U8: return ((const uint8_t *)p)[i];
+    default: return ((const int8_t *)p)[i];
+    }
+}
+
+nk_status nk_clip_int_prepare(nk_ctx *ctx, nk_step *st)
+{
+    for (int i = 1; i < st->n_in && i <= 2; i++) {
+        const nk_tensor *b = st->in[i];
+        if (b && (b->dtype != st->in[0]->dtype ||
+                  nk_shape_numel(&b->shape) != 1))
+            return nk_fail_node(ctx, NK_UNSUPPORTED, st->node,
+                                "input %d must be a %s scalar, found %s "
+                                "with %lld elements", i,
+                                nk_dtype_name(st->in[0]->dtype),
+                                nk_dtype_name(b->dtype),
+                                (long long)nk_shape_numel(&b->shape));
+    }
+    if (nk_node_attr(st->node, "min") || nk_node_attr(st->node, "max"))
+        return nk_fail_node(ctx, NK_UNSUPPORTED, st->node,
+                            "integer Clip takes its bounds as inputs "
+                            "(opset 12+), not attributes");
+    return NK_OK;
+}
+
+void nk_clip_int_ref(const nk_step *st, int ith, int nth)
+{
+    const nk_dtype dt = st->in[0]->dtype;
+    const void *x = st->in[0]->data;
+    void *y = st->out[0]->data;
+    bool has_lo = st->n_in > 1 && st->in[1], has_hi = st->n_in > 2 && st->in[2];
+    int64_t lo = has_lo ? clip_int_load(dt, st->in[1]->data, 0) : INT64_MIN;
+    int64_t hi = has_hi ? clip_int_load(dt, st->in[2]->data, 0) : INT64_MAX;
+    int64_t b, e;
+    nk_split(nk_shape_numel(&st->out[0]->shape), ith, nth, &b, &e);
+    for (int64_t i = b; i < e; i++) {
+        int64_t v = clip_int_load(dt, x, i);
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v; /* hi wins when lo > hi, as numpy */
+        switch (dt) {
+        case NK_I64: ((int64_t *)y)[i] = v; break;
+        case NK_I32: ((int32_t *)y)[i] = (int32_t)v; break;
+        case NK_U8: ((uint8_t *)y)[i] = (uint8_t)v; break;
+        default: ((int8_t *)y)[i] = (int8_t)v; break;
+        }
+    }
+}

@@ -1,8 +1,9 @@
 /*
  * batchnorm.c — BatchNormalization (f32, channel axis 1): shape inference
  * and the reference kernel. Eval mode normalises with the running
- * statistics; training mode with the batch's, and updates the running
- * statistics in place with ONNX's momentum rule.
+ * statistics; training mode with the batch's (biased variance) and
+ * updates the running statistics in place with ONNX's momentum rule
+ * (m = 1 - torch momentum) but PyTorch's unbiased variance for running_var.
  */
 #include "engine/op.h"
 #include "engine/kernels/kernels-impl.h"
@@ -12,7 +13,8 @@
 typedef struct bn_params {
     int64_t n, c, inner; /* X viewed as [n, c, inner] */
     float eps, momentum;
-    int update_running;  /* running stats are writable initializers */
+    int can_update;      /* running stats are writable initializers */
+    int train_attr;      /* the node's training_mode attribute (opset 14) */
 } bn_params;
 
 nk_status nk_infer_batchnorm(nk_ctx *ctx, const nk_node *n,
@@ -74,9 +76,10 @@ nk_status nk_batchnorm_prepare(nk_ctx *ctx, nk_step *st)
     p->eps = nk_node_float(st->node, "epsilon", 1e-5f);
     p->momentum = nk_node_float(st->node, "momentum", 0.9f);
     /* Borrowed data may be a read-only mapping: never written. */
-    p->update_running = st->in[3]->is_init && st->in[4]->is_init &&
-                        st->in[3]->storage != NK_STORE_BORROWED &&
-                        st->in[4]->storage != NK_STORE_BORROWED;
+    p->train_attr = nk_node_int(st->node, "training_mode", 0) != 0;
+    p->can_update = st->in[3]->is_init && st->in[4]->is_init &&
+                    st->in[3]->storage != NK_STORE_BORROWED &&
+                    st->in[4]->storage != NK_STORE_BORROWED;
     st->params = p;
     return NK_OK;
 }
@@ -117,9 +120,18 @@ static void bn_train(const nk_step *st, const bn_params *p, int64_t c0,
         }
         float nm = (float)(rmean[c] * p->momentum +
                            mean * (1.0f - p->momentum));
+        /* In a training plan nnkit matches PyTorch, which updates
+         * running_var with the UNBIASED batch variance; ONNX's
+         * training_mode outputs use the biased one that normalises the
+         * batch above. */
+        double uvar = st->training && cnt > 1 ? sq / (cnt - 1.0) : var;
         float nv = (float)(rvar[c] * p->momentum +
-                           var * (1.0f - p->momentum));
-        if (p->update_running) {
+                           uvar * (1.0f - p->momentum));
+        /* ONNX's training_mode only outputs the new statistics; a training
+         * plan also keeps them, in the initializers. The step's training
+         * flag is read at run time: frozen BatchNorm layers of a training
+         * plan run in eval mode (nk_grad_freeze_bn). */
+        if (st->training && p->can_update) {
             rmean[c] = nm;
             rvar[c] = nv;
         }
@@ -134,7 +146,7 @@ void nk_batchnorm_ref(const nk_step *st, int ith, int nth)
 {
     const bn_params *p = st->params;
     int64_t b, e;
-    if (st->training) {
+    if (st->training || p->train_attr) {
         nk_split(p->c, ith, nth, &b, &e);
         bn_train(st, p, b, e);
         return;

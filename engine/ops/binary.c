@@ -119,9 +119,11 @@ nk_status nk_binary_prepare(nk_ctx *ctx, nk_step *st)
 {
     const nk_node *n = st->node;
     const nk_tensor *a = st->in[0], *b = st->in[1], *y = st->out[0];
-    if (a->dtype != NK_F32 || b->dtype != NK_F32 || y->dtype != NK_F32)
+    if (a->dtype != b->dtype || a->dtype != y->dtype ||
+        (a->dtype != NK_F32 && !nk_binary_int_supports(st)))
         return nk_fail_node(ctx, NK_UNSUPPORTED, n,
-                            "dtypes %s, %s -> %s, expected f32",
+                            "dtypes %s, %s -> %s, expected f32, i64, i32, "
+                            "u8 or i8 throughout",
                             nk_dtype_name(a->dtype), nk_dtype_name(b->dtype),
                             nk_dtype_name(y->dtype));
     const nk_shape *os = &y->shape;
@@ -283,4 +285,71 @@ void nk_binary_ref(const nk_step *st, int ith, int nth)
     if (node->act != NK_ACT_NONE)
         nk_act_apply(node->act, node->act_a0, node->act_a1, y + begin,
                      (size_t)(e - begin));
+}
+
+/* ---- integer dtypes (shape arithmetic, ONNX's uint8 cases) -------------- */
+
+bool nk_binary_int_supports(const nk_step *st)
+{
+    switch (st->in[0]->dtype) {
+    case NK_I64: case NK_I32: case NK_U8: case NK_I8:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int64_t int_load(nk_dtype dt, const void *p, int64_t i)
+{
+    switch (dt) {
+    case NK_I64: return ((const int64_t *)p)[i];
+    case NK_I32: return ((const int32_t *)p)[i];
+    case NK_U8: return ((const uint8_t *)p)[i];
+    default: return ((const int8_t *)p)[i];
+    }
+}
+
+/* Results wrap to the dtype's width, as C's unsigned arithmetic and
+ * numpy do; division truncates toward zero, and x / 0 is 0 (ONNX leaves
+ * it undefined). */
+static void int_store(nk_dtype dt, void *p, int64_t i, uint64_t v)
+{
+    switch (dt) {
+    case NK_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+    case NK_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)v; break;
+    case NK_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    default: ((int8_t *)p)[i] = (int8_t)(uint8_t)v; break;
+    }
+}
+
+void nk_binary_int_ref(const nk_step *st, int ith, int nth)
+{
+    const binary_params *p = st->params;
+    const nk_dtype dt = st->in[0]->dtype;
+    const void *a = st->in[0]->data, *b = st->in[1]->data;
+    void *y = st->out[0]->data;
+    const nk_op op = st->node->op;
+    int64_t i0, e;
+    nk_split(p->n, ith, nth, &i0, &e);
+    for (int64_t i = i0; i < e; i++) {
+        int64_t rem = i, oa = 0, ob = 0;
+        for (int d = p->rank - 1; d >= 0; d--) {
+            int64_t k = rem % p->dim[d];
+            rem /= p->dim[d];
+            oa += k * p->sa[d];
+            ob += k * p->sb[d];
+        }
+        int64_t u = int_load(dt, a, oa), v = int_load(dt, b, ob);
+        uint64_t r;
+        switch (op) {
+        case NK_OP_ADD: r = (uint64_t)u + (uint64_t)v; break;
+        case NK_OP_SUB: r = (uint64_t)u - (uint64_t)v; break;
+        case NK_OP_MUL: r = (uint64_t)u * (uint64_t)v; break;
+        default:
+            r = v == 0 || (u == INT64_MIN && v == -1) ? 0
+                                                      : (uint64_t)(u / v);
+            break;
+        }
+        int_store(dt, y, i, r);
+    }
 }

@@ -5,6 +5,7 @@
  */
 #include "engine/kernels/kernels-impl.h"
 #include "engine/op.h"
+#include "engine/backward/backward.h"
 
 #include <string.h>
 
@@ -32,6 +33,9 @@ typedef struct dropout_params {
     float ratio;
     bool ratio_input; /* read the ratio from input 1 at run time */
     nk_rng rng;       /* advanced by every training-mode run */
+    nk_rng last;      /* rng before the last training run (backward) */
+    float last_ratio;
+    bool last_masked; /* the last run drew a mask */
 } dropout_params;
 
 static bool ratio_ok(float r)
@@ -85,7 +89,14 @@ void nk_dropout_ref(const nk_step *st, int ith, int nth)
     float ratio = p->ratio;
     if (p->ratio_input)
         memcpy(&ratio, st->in[1]->data, sizeof ratio);
-    if (!st->training || ratio == 0.0f) {
+    /* opset 12+: input 2, training_mode, may turn dropout on */
+    bool training = st->training;
+    if (st->n_in > 2 && st->in[2] && st->in[2]->dtype == NK_BOOL &&
+        st->in[2]->data)
+        training = training || *(const uint8_t *)st->in[2]->data;
+    if (!training || ratio == 0.0f) {
+        if (ith == 0)
+            p->last_masked = false;
         int64_t b, e;
         nk_split(cnt, ith, nth, &b, &e);
         if (b < e && x != y)
@@ -101,10 +112,23 @@ void nk_dropout_ref(const nk_step *st, int ith, int nth)
     if (!ratio_ok(ratio))
         ratio = ratio < 0.0f ? 0.0f : 1.0f;
     const float scale = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
+    p->last = p->rng;
+    p->last_ratio = ratio;
+    p->last_masked = true;
     for (int64_t i = 0; i < cnt; i++) {
         bool keep = nk_rng_uniform(&p->rng) >= ratio;
         y[i] = keep ? x[i] * scale : 0.0f;
         if (mask)
             mask[i] = keep;
     }
+}
+
+bool nk_dropout_last_mask(const nk_step *st, nk_rng *rng, float *ratio)
+{
+    const dropout_params *p = st->params;
+    if (!p || !p->last_masked)
+        return false;
+    *rng = p->last;
+    *ratio = p->last_ratio;
+    return true;
 }

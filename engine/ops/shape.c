@@ -560,7 +560,7 @@ nk_status nk_infer_pad(nk_ctx *ctx, const nk_node *n, nk_tensor *const *in,
 
 typedef struct pad_params {
     int rank, mode;
-    float value;
+    uint32_t value;            /* bits of one 4-byte element */
     bool value_input;          /* read constant_value from input 2 */
     int64_t rows;              /* output elements / last output dim */
     int64_t in_d[NK_MAX_RANK], out_d[NK_MAX_RANK], pb[NK_MAX_RANK];
@@ -570,8 +570,9 @@ typedef struct pad_params {
 nk_status nk_pad_prepare(nk_ctx *ctx, nk_step *st)
 {
     const nk_node *n = st->node;
-    if (st->in[0]->dtype != NK_F32)
-        return nk_fail_node(ctx, NK_UNSUPPORTED, n, "dtype %s, expected f32",
+    if (st->in[0]->dtype != NK_F32 && st->in[0]->dtype != NK_I32)
+        return nk_fail_node(ctx, NK_UNSUPPORTED, n,
+                            "dtype %s, expected f32 or i32",
                             nk_dtype_name(st->in[0]->dtype));
     int64_t pads[2 * NK_MAX_RANK];
     int mode = PAD_CONSTANT;
@@ -584,7 +585,14 @@ nk_status nk_pad_prepare(nk_ctx *ctx, nk_step *st)
     const nk_shape *s = &st->in[0]->shape;
     p->rank = s->rank;
     p->mode = mode;
-    p->value = nk_node_float(n, "value", 0.0f);
+    /* the fill value as the element's bits (f32 or i32) */
+    float fv = nk_node_float(n, "value", 0.0f);
+    if (st->in[0]->dtype == NK_I32) {
+        int32_t iv = (int32_t)fv;
+        memcpy(&p->value, &iv, 4);
+    } else {
+        memcpy(&p->value, &fv, 4);
+    }
     const nk_tensor *cv = st->n_in > 2 ? st->in[2] : NULL;
     if (cv && nk_shape_numel(&cv->shape) == 1)
         p->value_input = true;
@@ -632,11 +640,12 @@ static int64_t pad_src(int mode, int64_t o, int64_t pb, int64_t len)
 void nk_pad_ref(const nk_step *st, int ith, int nth)
 {
     const pad_params *p = st->params;
-    const float *x = st->in[0]->data;
-    float *y = st->out[0]->data;
-    float value = p->value;
+    /* f32 and i32 alike: elements are moved as 4-byte words */
+    const uint32_t *x = st->in[0]->data;
+    uint32_t *y = st->out[0]->data;
+    uint32_t value = p->value;
     if (p->value_input)
-        value = *(const float *)st->in[2]->data;
+        memcpy(&value, st->in[2]->data, 4);
     if (p->rank == 0) {
         if (ith == 0 && x != y)
             y[0] = x[0];
@@ -649,7 +658,7 @@ void nk_pad_ref(const nk_step *st, int ith, int nth)
     int64_t b, e;
     nk_split(p->rows, ith, nth, &b, &e);
     for (int64_t row = b; row < e; row++) {
-        float *yr = y + row * ow;
+        uint32_t *yr = y + row * ow;
         int64_t rem = row, off = 0;
         bool fill = false;
         for (int d = last - 1; d >= 0; d--) {
@@ -667,7 +676,7 @@ void nk_pad_ref(const nk_step *st, int ith, int nth)
                 yr[k] = value;
             continue;
         }
-        const float *xr = x + off;
+        const uint32_t *xr = x + off;
         for (int64_t k = 0; k < c0 && k < ow; k++) {
             int64_t i = pad_src(p->mode, k, pb, iw);
             yr[k] = i < 0 ? value : xr[i];

@@ -1,8 +1,9 @@
 /*
  * fold-constants.c — evaluate, with the reference kernels, every node whose
- * inputs are all initializers, and replace it by initializers holding its
- * outputs. Dropout and BatchNormalization in training mode are never
- * folded (they are not functions of their inputs alone).
+ * inputs are all initializers (and every Shape of a static shape), and
+ * replace it by initializers holding its outputs. Dropout and
+ * BatchNormalization in training mode are never folded (they are not
+ * functions of their inputs alone).
  */
 #include "engine/passes/passes.h"
 #include "engine/kernel.h"
@@ -16,6 +17,11 @@ static bool foldable(const nk_graph *g, const nk_node *n)
         return false;
     if (n->op == NK_OP_BATCHNORM && nk_node_int(n, "training_mode", 0))
         return false;
+    /* Shape needs its input's shape, not its data: with a static shape it
+     * folds, and with it the exporters' Gather/Unsqueeze/Concat glue. */
+    if (n->op == NK_OP_SHAPE)
+        return n->in[0] >= 0 &&
+               nk_shape_is_static(&g->tensors[n->in[0]]->shape);
     bool any = false;
     for (int j = 0; j < n->n_in; j++) {
         if (n->in[j] < 0)
