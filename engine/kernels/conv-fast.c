@@ -47,9 +47,22 @@ const nk_ukr *nk_ukr_for_isa(nk_isa isa)
     return &nk_ukr_generic_4x8;
 }
 
+/* Weights (and bias) packed at plan time must be constants; a graph input
+ * as weight (ONNX allows it) goes to the im2col kernel. */
+bool nk_conv_weights_const(const nk_step *st)
+{
+    for (int i = 1; i < st->n_in && i < 3; i++) {
+        const nk_tensor *t = st->in[i];
+        if (t && (!t->is_init || !t->data))
+            return false;
+    }
+    return st->n_in >= 2 && st->in[1];
+}
+
 bool nk_conv_fast_supports(const nk_step *st)
 {
-    if (st->n_in < 2 || !st->in[0] || !st->in[1] || st->training)
+    if (st->n_in < 2 || !st->in[0] || !st->in[1] || st->training ||
+        !nk_conv_weights_const(st))
         return false;
     if (st->in[0]->shape.rank != 4 || st->in[1]->shape.rank != 4)
         return false;

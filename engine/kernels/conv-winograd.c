@@ -84,6 +84,8 @@ bool nk_conv_winograd_supports(const nk_step *st)
     const char *env = getenv("NNKIT_WINOGRAD");
     if (env && strcmp(env, "0") == 0)
         return false;
+    if (!nk_conv_weights_const(st))
+        return false;
     nk_conv_geom g;
     if (!geom_ok(st, &g))
         return false;

@@ -53,6 +53,8 @@ void nk_avgpool_ref(const nk_step *st, int ith, int nth);
 void nk_globalavgpool_ref(const nk_step *st, int ith, int nth);
 /* kernels/pool-fast.c: vectorisable MaxPool (no indices) and GAP */
 bool nk_maxpool_fast_supports(const nk_step *st);
+/* Conv weight and bias are initializers with data (kernels that pack). */
+bool nk_conv_weights_const(const nk_step *st);
 nk_status nk_maxpool_fast_prepare(nk_ctx *ctx, nk_step *st);
 void nk_maxpool_fast(const nk_step *st, int ith, int nth);
 void nk_globalavgpool_fast(const nk_step *st, int ith, int nth);

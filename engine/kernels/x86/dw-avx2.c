@@ -17,7 +17,8 @@
 
 bool nk_dw_avx2_supports(const nk_step *st)
 {
-    if (!nk_conv_depthwise_supports(st) || st->training)
+    if (!nk_conv_depthwise_supports(st) || st->training ||
+        !nk_conv_weights_const(st))
         return false;
     nk_conv_geom g;
     if (nk_conv_geom_from_node(NULL, st->node, &st->in[0]->shape,
