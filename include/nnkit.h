@@ -523,6 +523,8 @@ NK_API int nk_hub_owner_trusted(nk_ctx *ctx, const nk_hub_opts *opts,
  * NK_INVALID_ARG if it does not fit or no home can be found. */
 NK_API nk_status nk_hub_home(nk_ctx *ctx, const nk_hub_opts *opts,
                              char *buf, size_t n);
+
+/* ---------------------------------------------------------------------
  * Training: fine-tuning on an image folder, and evaluation
  * ------------------------------------------------------------------- */
 
