@@ -3,7 +3,9 @@
  * and the reference kernel. Eval mode normalises with the running
  * statistics; training mode with the batch's (biased variance) and
  * updates the running statistics in place with ONNX's momentum rule
- * (m = 1 - torch momentum) but PyTorch's unbiased variance for running_var.
+ * (m = 1 - torch momentum) but, in a training step, PyTorch's unbiased
+ * variance for running_var (ONNX's biased one for the training_mode
+ * attribute outside training).
  */
 #include "engine/op.h"
 #include "engine/kernels/kernels-impl.h"
@@ -13,10 +15,18 @@
 typedef struct bn_params {
     int64_t n, c, inner; /* X viewed as [n, c, inner] */
     float eps, momentum;
-    int update_running;  /* running stats are writable initializers */
-    int train;           /* batch statistics: a training plan, or the
-                          * node's training_mode attribute (opset 14) */
+    int writable;        /* running stats are writable initializers */
+    int attr_train;      /* the node's training_mode attribute (opset 14) */
 } bn_params;
+
+/* Batch statistics in a training step (st->training, which
+ * nk_grad_freeze_bn may clear after planning, so read at run time) or
+ * with the training_mode attribute; the running statistics are updated
+ * in place only by a training step. */
+static int bn_uses_batch_stats(const nk_step *st, const bn_params *p)
+{
+    return st->training || p->attr_train;
+}
 
 nk_status nk_infer_batchnorm(nk_ctx *ctx, const nk_node *n,
                              nk_tensor *const *in, int n_in,
@@ -77,14 +87,12 @@ nk_status nk_batchnorm_prepare(nk_ctx *ctx, nk_step *st)
     p->eps = nk_node_float(st->node, "epsilon", 1e-5f);
     p->momentum = nk_node_float(st->node, "momentum", 0.9f);
     /* Borrowed data may be a read-only mapping: never written. */
-    p->train = st->training ||
-               nk_node_int(st->node, "training_mode", 0) != 0;
+    p->attr_train = nk_node_int(st->node, "training_mode", 0) != 0;
     /* ONNX's training_mode only outputs the new statistics; a training
      * plan also keeps them, in the initializers. */
-    p->update_running = st->training && st->in[3]->is_init &&
-                        st->in[4]->is_init &&
-                        st->in[3]->storage != NK_STORE_BORROWED &&
-                        st->in[4]->storage != NK_STORE_BORROWED;
+    p->writable = st->in[3]->is_init && st->in[4]->is_init &&
+                  st->in[3]->storage != NK_STORE_BORROWED &&
+                  st->in[4]->storage != NK_STORE_BORROWED;
     st->params = p;
     return NK_OK;
 }
@@ -127,11 +135,12 @@ static void bn_train(const nk_step *st, const bn_params *p, int64_t c0,
                            mean * (1.0f - p->momentum));
         /* PyTorch (whose training nnkit matches) updates running_var
          * with the UNBIASED batch variance, while ONNX's reference uses
-         * the biased one that normalises the batch above. */
-        double uvar = cnt > 1 ? sq / (cnt - 1.0) : var;
+         * the biased one that normalises the batch above: a training step
+         * follows PyTorch, a node's training_mode attribute ONNX. */
+        double uvar = st->training && cnt > 1 ? sq / (cnt - 1.0) : var;
         float nv = (float)(rvar[c] * p->momentum +
                            uvar * (1.0f - p->momentum));
-        if (p->update_running) {
+        if (st->training && p->writable) {
             rmean[c] = nm;
             rvar[c] = nv;
         }
@@ -146,7 +155,7 @@ void nk_batchnorm_ref(const nk_step *st, int ith, int nth)
 {
     const bn_params *p = st->params;
     int64_t b, e;
-    if (p->train) {
+    if (bn_uses_batch_stats(st, p)) {
         nk_split(p->c, ith, nth, &b, &e);
         bn_train(st, p, b, e);
         return;
