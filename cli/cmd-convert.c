@@ -172,7 +172,7 @@ done:
 static int load_pth(nk_ctx *ctx, const char *in, const char *arch,
                     long long classes, nk_graph **g)
 {
-    nk_zoo_opts zo = {(int)classes, 0.0f, 0};
+    nk_zoo_opts zo = {.classes = (int)classes};
     if (nk_zoo_create(ctx, arch, &zo, g) != NK_OK)
         return cli_fail(ctx);
     nk_load_report rep;

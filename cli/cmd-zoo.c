@@ -31,7 +31,10 @@ static int zoo_list(nk_ctx *ctx, int argc, char **argv)
             cli_json_str(stdout, nk_zoo_name(i));
             printf(", \"description\": ");
             cli_json_str(stdout, nk_zoo_description(i));
-            printf(", \"default_classes\": %d}", nk_zoo_default_classes(i));
+            printf(", \"default_classes\": %d, \"input_size\": %d, "
+                   "\"input_size_free\": %s}",
+                   nk_zoo_default_classes(i), nk_zoo_default_input_size(i),
+                   nk_zoo_input_size_free(i) ? "true" : "false");
         }
         printf("\n]\n");
         return CLI_OK;
@@ -42,16 +45,22 @@ static int zoo_list(nk_ctx *ctx, int argc, char **argv)
         if (l > wname)
             wname = l;
     }
-    printf("%-*s  %7s  %s\n", wname, "NAME", "CLASSES", "DESCRIPTION");
-    for (int i = 0; i < n; i++)
-        printf("%-*s  %7d  %s\n", wname, nk_zoo_name(i),
-               nk_zoo_default_classes(i), nk_zoo_description(i));
+    /* INPUT: the default size; "only" when --input-size cannot change it */
+    printf("%-*s  %7s  %-8s  %s\n", wname, "NAME", "CLASSES", "INPUT",
+           "DESCRIPTION");
+    for (int i = 0; i < n; i++) {
+        char in[32];
+        snprintf(in, sizeof in, "%d%s", nk_zoo_default_input_size(i),
+                 nk_zoo_input_size_free(i) ? "" : " only");
+        printf("%-*s  %7d  %-8s  %s\n", wname, nk_zoo_name(i),
+               nk_zoo_default_classes(i), in, nk_zoo_description(i));
+    }
     return CLI_OK;
 }
 
 static int zoo_create(nk_ctx *ctx, int argc, char **argv)
 {
-    long long classes = 0, seed = 0;
+    long long classes = 0, seed = 0, size = 0;
     double width = 0;
     const char *weights = NULL, *out = NULL;
     int no_strict = 0;
@@ -60,6 +69,9 @@ static int zoo_create(nk_ctx *ctx, int argc, char **argv)
          "(default: the architecture's)", &classes},
         {"width-mult", 0, CLI_FLOAT, "X", "MobileNet width multiplier "
          "(default 1.0)", &width},
+        {"input-size", 0, CLI_INT, "N", "input height = width (ResNet, "
+         "MobileNet: 32..4096; default 224, LeNet 28); preprocessing "
+         "resizes to round(N*256/224) and crops N", &size},
         {"weights", 0, CLI_STRING, "FILE.pth", "load a PyTorch state dict "
          "into the new model", &weights},
         {"seed", 0, CLI_INT, "S", "seed of the random initialisation "
@@ -90,7 +102,12 @@ static int zoo_create(nk_ctx *ctx, int argc, char **argv)
         return cli_usage_error(spec.name, "--width-mult %g out of range",
                                width);
 
-    nk_zoo_opts zo = {(int)classes, (float)width, (uint64_t)seed};
+    if (size < 0 || size > 4096)
+        return cli_usage_error(spec.name, "--input-size %lld out of range",
+                               size);
+
+    nk_zoo_opts zo = {.classes = (int)classes, .width_mult = (float)width,
+                      .seed = (uint64_t)seed, .input_size = (int)size};
     nk_graph *g = NULL;
     if (nk_zoo_create(ctx, arch, &zo, &g) != NK_OK)
         return cli_fail(ctx);
@@ -130,7 +147,9 @@ static void zoo_usage(FILE *f)
 {
     fprintf(f, "usage: nnkit zoo list [--json]\n"
                "       nnkit zoo create ARCH -o OUT [--classes N] "
-               "[--width-mult X] [--weights F.pth] [--seed S] [--no-strict]\n"
+               "[--width-mult X] [--input-size N]\n"
+               "                         [--weights F.pth] [--seed S] "
+               "[--no-strict]\n"
                "\nsubcommands:\n"
                "  list       list the architectures\n"
                "  create     build a model and save it\n"

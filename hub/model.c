@@ -283,7 +283,7 @@ nk_status hub_model_build(nk_ctx *ctx, const char *where, const hub_model *m,
     nk_graph *g = NULL;
     nk_status st;
     if (m->arch) {
-        nk_zoo_opts zo = {m->classes, m->width_mult, 0};
+        nk_zoo_opts zo = {.classes = m->classes, .width_mult = m->width_mult};
         /* Loaded weights overwrite every parameter: skip the random init. */
         st = nk_zoo_build(ctx, m->arch, &zo, weights_path == NULL, &g);
     } else {

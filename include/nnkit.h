@@ -281,6 +281,10 @@ typedef struct nk_zoo_opts {
     int classes;        /* number of output classes; 0 = the default */
     float width_mult;   /* MobileNet width multiplier; 0 = 1.0 */
     uint64_t seed;      /* seed of the parameter initialisation */
+    int input_size;     /* input height = width; 0 = the default (224, LeNet
+                         * 28). Any size in [32, 4096] for the networks
+                         * with a global-pool head (ResNet, MobileNet);
+                         * VGG takes only 224 and LeNet only 28. */
 } nk_zoo_opts;
 
 /* Number of architectures and their names ("resnet18") and one-line
@@ -289,12 +293,19 @@ NK_API int nk_zoo_count(void);
 NK_API const char *nk_zoo_name(int i);
 NK_API const char *nk_zoo_description(int i);
 NK_API int nk_zoo_default_classes(int i);
+/* The default input size (224, LeNet 28) and whether nk_zoo_opts
+ * input_size may choose another (1) or not (0); 0 when out of range. */
+NK_API int nk_zoo_default_input_size(int i);
+NK_API int nk_zoo_input_size_free(int i);
 
 /*
  * nk_zoo_create — build architecture `arch` with parameters initialised
  * as torchvision initialises them (seeded), torchvision state_dict names,
- * ImageNet labels (when classes == 1000) and preprocessing metadata.
- * NK_NOT_FOUND for an unknown name. The caller owns *out.
+ * ImageNet labels (when classes == 1000) and preprocessing metadata:
+ * ImageNet's mean/std, resize to round(S * 256 / 224) and center crop S
+ * for input size S (256 and 224 by default; LeNet: 28x28 gray, mean and
+ * std 0.5). NK_NOT_FOUND for an unknown name, NK_INVALID_ARG for an
+ * option out of range. The caller owns *out.
  */
 NK_API nk_status nk_zoo_create(nk_ctx *ctx, const char *arch,
                                const nk_zoo_opts *opts, nk_graph **out);

@@ -37,7 +37,7 @@ for c in "zoo list" "zoo create" info run convert; do
     expect 0 "$BIN" $c --help; has "$T/out" "usage: nnkit $c"
 done
 expect 0 "$BIN" zoo --help
-"$BIN" zoo create --help >"$T/h"; for o in --classes --width-mult --weights --seed --no-strict --output; do has "$T/h" "$o"; done
+"$BIN" zoo create --help >"$T/h"; for o in --classes --width-mult --input-size --weights --seed --no-strict --output; do has "$T/h" "$o"; done
 "$BIN" run --help >"$T/h"; for o in --topk --input --output-dir --threads --batch; do has "$T/h" "$o"; done
 "$BIN" convert --help >"$T/h"; for o in --verify --opset; do has "$T/h" "$o"; done
 "$BIN" info --help >"$T/h"; has "$T/h" "--json"
@@ -54,6 +54,43 @@ expect 1 "$BIN" zoo create no_such_arch -o "$T/x.nnk"; has "$T/err" "no_such_arc
 [ ! -e "$T/x.nnk" ] && ok || bad "a file was left for an unknown arch"
 expect 0 "$BIN" zoo create lenet5 --seed 7 -o "$T/l5.nnk"
 [ -s "$T/l5.nnk" ] && ok || bad "zoo create wrote nothing"
+# --input-size: input dims and preprocessing (resize round(N*256/224), crop N)
+expect 0 "$BIN" zoo create mobilenet_v2 --width-mult 0.35 --input-size 48 --classes 3 -o "$T/m48.nnk"
+expect 0 "$BIN" info "$T/m48.nnk" --json
+"$PY" - "$T/out" <<'PYEOF' && ok || bad "zoo create --input-size 48: info --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["inputs"][0]["shape"] == ["batch", 3, 48, 48], d["inputs"]
+assert d["outputs"][0]["shape"] == ["batch", 3], d["outputs"]
+p = d["preprocessing"]
+assert (p["resize"], p["crop_h"], p["crop_w"]) == (55, 48, 48), p
+assert abs(p["mean"][0] - 0.485) < 1e-6 and abs(p["std"][2] - 0.225) < 1e-6, p
+PYEOF
+"$PY" -c "
+import numpy as np
+np.save('$T/x48.npy', np.random.RandomState(1).rand(2, 3, 48, 48).astype(np.float32))"
+expect 0 "$BIN" run "$T/m48.nnk" --input "$T/x48.npy" --output-dir "$T/od48"
+"$PY" -c "
+import numpy as np
+y = np.load('$T/od48/logits.npy'); assert y.shape == (2, 3) and np.isfinite(y).all(), y" \
+    && ok || bad "run at --input-size 48: logits"
+expect 0 "$BIN" zoo create resnet18 --input-size 224 --classes 2 -o "$T/r224.nnk"
+expect 0 "$BIN" info "$T/r224.nnk"; has "$T/out" "resize 256 (bilinear), crop 224x224"
+expect 1 "$BIN" zoo create vgg11 --input-size 64 -o "$T/x.nnk"
+has "$T/err" "vgg11: input_size = 64, but vgg11 takes only 224x224 inputs"
+expect 1 "$BIN" zoo create lenet5 --input-size 32 -o "$T/x.nnk"
+has "$T/err" "takes only 28x28 inputs"
+expect 1 "$BIN" zoo create resnet18 --input-size 16 -o "$T/x.nnk"; has "$T/err" "32..4096"
+expect 2 "$BIN" zoo create resnet18 --input-size 5000 -o "$T/x.nnk"; has "$T/err" "--input-size"
+[ ! -e "$T/x.nnk" ] && ok || bad "a file was left for a refused --input-size"
+expect 0 "$BIN" zoo list; has "$T/out" "224 only"; has "$T/out" "28 only"
+expect 0 "$BIN" zoo list --json
+"$PY" - "$T/out" <<'PYEOF' && ok || bad "zoo list --json: input sizes"
+import json, sys
+d = {a["name"]: a for a in json.load(open(sys.argv[1]))}
+assert d["resnet18"]["input_size"] == 224 and d["resnet18"]["input_size_free"] is True
+assert d["vgg16"]["input_size_free"] is False and d["lenet5"]["input_size"] == 28
+PYEOF
 
 # --- info -------------------------------------------------------------------
 expect 0 "$BIN" info "$T/l5.nnk"

@@ -492,7 +492,7 @@ static void t_zoo_roundtrip(void)
     nk_ctx *ctx = ctx_new();
     for (int i = 0; i < 4; i++) {
         nk_graph *z = NULL, *a = NULL, *b = NULL, *c = NULL;
-        nk_zoo_opts zo = {0, 0, 42};
+        nk_zoo_opts zo = {.seed = 42};
         REQUIRE_OK(ctx, nk_zoo_create(ctx, archs[i], &zo, &z));
         char p1[64], p2[64], p3[64];
         snprintf(p1, sizeof p1, "%s.nnk", archs[i]);
@@ -533,7 +533,7 @@ static void t_write_opsets_fused(void)
     nk_ctx *ctx = ctx_new();
     for (int i = 0; i < 2; i++) {
         nk_graph *z = NULL;
-        nk_zoo_opts zo = {10, 0, 7};
+        nk_zoo_opts zo = {.classes = 10, .seed = 7};
         REQUIRE_OK(ctx, nk_zoo_create(ctx, archs[i], &zo, &z));
         nk_tensor *ref = run(ctx, z, 3, NULL);
         REQUIRE(ref);
@@ -598,7 +598,7 @@ static void t_external_write(void)
 {
     nk_ctx *ctx = ctx_new();
     nk_graph *z = NULL, *b = NULL;
-    nk_zoo_opts zo = {0, 0, 3};
+    nk_zoo_opts zo = {.seed = 3};
     REQUIRE_OK(ctx, nk_zoo_create(ctx, "lenet5", &zo, &z));
     const char *out = tmpp("ext/lenet.onnx");
     mkdir(tmpp("ext"), 0755);

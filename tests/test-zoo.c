@@ -146,6 +146,147 @@ static void test_bad_args(void)
     nk_ctx_free(ctx);
 }
 
+/* input_size: the global-pool networks infer at any size >= 32 to the
+ * same logits shape, with the input dims and the preprocessing following
+ * (resize round(S*256/224), crop S); VGG and LeNet refuse other sizes. */
+static void test_input_size(void)
+{
+    nk_ctx *ctx;
+    REQUIRE(nk_ctx_new(&ctx) == NK_OK);
+    static const struct {
+        const char *arch;
+        int size, resize, last_hw; /* last_hw: spatial size before pool */
+        const char *last;          /* the tensor before the global pool */
+    } ok[] = {
+        {"resnet18", 32, 37, 1, "layer4.1.relu"},
+        {"resnet18", 64, 73, 2, "layer4.1.relu"},
+        {"resnet18", 100, 114, 4, "layer4.1.relu"},
+        {"resnet50", 160, 183, 5, "layer4.2.relu"},
+        {"mobilenet_v1", 32, 37, 1, "features.13.1.2"},
+        {"mobilenet_v1", 96, 110, 3, "features.13.1.2"},
+        {"mobilenet_v2", 48, 55, 2, "features.18.2"},
+        {"mobilenet_v3_small", 64, 73, 2, "features.12.2"},
+        {"mobilenet_v3_large", 4096, 4681, 128, "features.16.2"},
+        {"resnet18", 224, 256, 7, "layer4.1.relu"},
+        {"vgg11", 224, 256, 7, "features.20"},
+        {"lenet5", 28, 0, 5, "pool2"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        nk_zoo_opts o = {.classes = 7, .input_size = ok[i].size};
+        if (strncmp(ok[i].arch, "mobilenet", 9) == 0)
+            o.width_mult = 0.25f;
+        nk_graph *g = NULL;
+        /* structure only: the shapes do not depend on the random draws */
+        nk_status st = nk_zoo_build(ctx, ok[i].arch, &o, false, &g);
+        CHECKF(st == NK_OK, "%s @%d: %s", ok[i].arch, ok[i].size,
+               nk_errmsg(ctx));
+        if (st != NK_OK)
+            continue;
+        const nk_tensor *in = g->tensors[g->inputs[0]];
+        const nk_tensor *y = g->tensors[g->outputs[0]];
+        CHECKF(in->shape.d[2] == ok[i].size && in->shape.d[3] == ok[i].size,
+               "%s @%d: input %lld x %lld", ok[i].arch, ok[i].size,
+               (long long)in->shape.d[2], (long long)in->shape.d[3]);
+        CHECK(y->shape.rank == 2 && y->shape.d[1] == 7);
+        int li = -1;
+        for (int k = 0; k < g->n_nodes; k++)
+            if (strcmp(g->nodes[k].name, ok[i].last) == 0)
+                li = g->nodes[k].out[0];
+        CHECKF(li >= 0, "%s: no node %s", ok[i].arch, ok[i].last);
+        if (li >= 0) {
+            const nk_shape *ls = &g->tensors[li]->shape;
+            CHECKF(ls->rank == 4 && ls->d[2] == ok[i].last_hw &&
+                       ls->d[3] == ok[i].last_hw,
+                   "%s @%d: %s is %lld x %lld, expected %d x %d",
+                   ok[i].arch, ok[i].size, ok[i].last,
+                   (long long)ls->d[2], (long long)ls->d[3], ok[i].last_hw,
+                   ok[i].last_hw);
+        }
+        nk_preproc p = nk_graph_preproc(g);
+        CHECKF(p.valid && p.crop_h == ok[i].size && p.crop_w == ok[i].size &&
+                   p.resize == ok[i].resize,
+               "%s @%d: preproc resize %d crop %dx%d, expected %d, %d",
+               ok[i].arch, ok[i].size, p.resize, p.crop_h, p.crop_w,
+               ok[i].resize, ok[i].size);
+        if (p.channels == 3)
+            CHECK(fabsf(p.mean[0] - 0.485f) < 1e-6f &&
+                  fabsf(p.std[2] - 0.225f) < 1e-6f);
+        nk_graph_free(g);
+    }
+    /* a full build runs at the new size: the weights do not change */
+    nk_zoo_opts a = {.classes = 5, .seed = 9, .width_mult = 0.25f};
+    nk_zoo_opts b = a;
+    b.input_size = 40;
+    nk_graph *ga, *gb;
+    REQUIRE_OK(ctx, nk_zoo_create(ctx, "mobilenet_v1", &a, &ga));
+    REQUIRE_OK(ctx, nk_zoo_create(ctx, "mobilenet_v1", &b, &gb));
+    CHECK(nk_graph_param_count(ga) == nk_graph_param_count(gb));
+    const nk_tensor *wa = ga->tensors[nk_graph_find_tensor(ga, "features.5.1.0.weight")];
+    const nk_tensor *wb = gb->tensors[nk_graph_find_tensor(gb, "features.5.1.0.weight")];
+    CHECK(wa->nbytes == wb->nbytes && memcmp(wa->data, wb->data, wa->nbytes) == 0);
+    nk_plan *plan;
+    nk_plan_opts po = {.batch = 2};
+    nk_status st = nk_plan_create(ctx, gb, &po, &plan);
+    CHECKF(st == NK_OK, "plan at 40x40: %s", nk_errmsg(ctx));
+    if (st == NK_OK) {
+        nk_tensor *x = nk_plan_input(plan, 0);
+        CHECK(x->shape.d[0] == 2 && x->shape.d[2] == 40 &&
+              x->shape.d[3] == 40);
+        float *xd = x->data;
+        for (int64_t k = 0; k < nk_shape_numel(&x->shape); k++)
+            xd[k] = (float)((k * 37) % 101) / 50.0f - 1.0f;
+        CHECK_OK(ctx, nk_plan_run(ctx, plan));
+        const nk_tensor *yo = nk_plan_output(plan, 0);
+        CHECK(yo->shape.d[0] == 2 && yo->shape.d[1] == 5);
+        bool finite = true;
+        for (int k = 0; k < 10; k++)
+            finite = finite && isfinite(((const float *)yo->data)[k]);
+        CHECK(finite);
+        nk_plan_free(plan);
+    }
+    nk_graph_free(ga);
+    nk_graph_free(gb);
+
+    /* refusals name the architecture, the size and what it takes */
+    static const struct {
+        const char *arch;
+        int size;
+        const char *want;
+    } bad[] = {
+        {"vgg16", 112, "takes only 224x224"},
+        {"vgg11_bn", 256, "7x7"},
+        {"lenet5", 32, "takes only 28x28"},
+        {"lenet5", 224, "16x5x5"},
+        {"resnet18", 31, "32..4096"},
+        {"mobilenet_v2", 4097, "32..4096"},
+        {"resnet18", -1, "32..4096"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nk_zoo_opts o = {.input_size = bad[i].size};
+        nk_graph *g = (nk_graph *)&g;
+        char num[16];
+        snprintf(num, sizeof num, "%d", bad[i].size);
+        CHECK(nk_zoo_create(ctx, bad[i].arch, &o, &g) == NK_INVALID_ARG);
+        CHECK(g == NULL);
+        CHECKF(strstr(nk_errmsg(ctx), bad[i].arch) &&
+                   strstr(nk_errmsg(ctx), num) &&
+                   strstr(nk_errmsg(ctx), bad[i].want),
+               "%s @%d: message '%s'", bad[i].arch, bad[i].size,
+               nk_errmsg(ctx));
+    }
+    /* the table tells which architectures take another size */
+    for (int i = 0; i < nk_zoo_count(); i++) {
+        const char *n = nk_zoo_name(i);
+        bool fixed = strncmp(n, "vgg", 3) == 0 || strcmp(n, "lenet5") == 0;
+        CHECKF(nk_zoo_input_size_free(i) == !fixed, "%s", n);
+        CHECK(nk_zoo_default_input_size(i) ==
+              (strcmp(n, "lenet5") == 0 ? 28 : 224));
+    }
+    CHECK(nk_zoo_default_input_size(-1) == 0 &&
+          nk_zoo_input_size_free(nk_zoo_count()) == 0);
+    nk_ctx_free(ctx);
+}
+
 /* Same seed, same weights; other seed, other weights; BN stats exact. */
 static void test_seed_and_init(void)
 {
@@ -226,7 +367,8 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "--dump") == 0)
         return dump(argv[2], argc >= 4 ? atoi(argv[3]) : 0);
     static const nk_test_case cases[] = {
-        T(test_all_archs), T(test_bad_args), T(test_seed_and_init)};
+        T(test_all_archs), T(test_bad_args), T(test_input_size),
+        T(test_seed_and_init)};
     return nk_test_main(argc, argv, cases,
                         (int)(sizeof cases / sizeof cases[0]));
 }

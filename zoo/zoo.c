@@ -15,28 +15,39 @@ typedef struct zoo_arch {
     zb_build_fn build;
     int variant;       /* family member, passed to build */
     int channels;      /* input channels (3 RGB, 1 gray) */
-    int size;          /* input height = width */
+    int size;          /* default input height = width */
     bool width_mult;   /* accepts a width multiplier */
+    bool free_size;    /* global-pool head: any input size */
+    const char *fixed_why; /* why the size is fixed (free_size false) */
 } zoo_arch;
 
 #define ZOO_COUNT 18
 #define IMAGENET(n, d, fn, v, wm)                                        \
     {.name = n, .description = d, .classes = 1000, .build = fn,           \
-     .variant = v, .channels = 3, .size = 224, .width_mult = wm}
+     .variant = v, .channels = 3, .size = 224, .width_mult = wm,          \
+     .free_size = true}
+#define VGG_WHY                                                            \
+    "its classifier takes the 512x7x7 map of a 224x224 input (the "         \
+    "adaptive 7x7 pool is the identity there and is built as one)"
+#define VGG(n, d, v)                                                       \
+    {.name = n, .description = d, .classes = 1000, .build = zb_build_vgg,  \
+     .variant = v, .channels = 3, .size = 224, .width_mult = false,        \
+     .free_size = false, .fixed_why = VGG_WHY}
 
 static const zoo_arch zoo_archs[] = {
     {.name = "lenet5",
      .description = "LeNet-5 (ReLU, max pool) for 28x28 grayscale, 61.7K params",
      .classes = 10, .build = zb_build_lenet5, .variant = 0, .channels = 1,
-     .size = 28, .width_mult = false},
-    IMAGENET("vgg11", "VGG 11-layer (config A), 132.9M params", zb_build_vgg, 0, false),
-    IMAGENET("vgg13", "VGG 13-layer (config B), 133.0M params", zb_build_vgg, 1, false),
-    IMAGENET("vgg16", "VGG 16-layer (config D), 138.4M params", zb_build_vgg, 2, false),
-    IMAGENET("vgg19", "VGG 19-layer (config E), 143.7M params", zb_build_vgg, 3, false),
-    IMAGENET("vgg11_bn", "VGG 11-layer with BatchNorm, 132.9M params", zb_build_vgg, 4, false),
-    IMAGENET("vgg13_bn", "VGG 13-layer with BatchNorm, 133.1M params", zb_build_vgg, 5, false),
-    IMAGENET("vgg16_bn", "VGG 16-layer with BatchNorm, 138.4M params", zb_build_vgg, 6, false),
-    IMAGENET("vgg19_bn", "VGG 19-layer with BatchNorm, 143.7M params", zb_build_vgg, 7, false),
+     .size = 28, .width_mult = false, .free_size = false,
+     .fixed_why = "its fc1 takes the 16x5x5 map of a 28x28 input"},
+    VGG("vgg11", "VGG 11-layer (config A), 132.9M params", 0),
+    VGG("vgg13", "VGG 13-layer (config B), 133.0M params", 1),
+    VGG("vgg16", "VGG 16-layer (config D), 138.4M params", 2),
+    VGG("vgg19", "VGG 19-layer (config E), 143.7M params", 3),
+    VGG("vgg11_bn", "VGG 11-layer with BatchNorm, 132.9M params", 4),
+    VGG("vgg13_bn", "VGG 13-layer with BatchNorm, 133.1M params", 5),
+    VGG("vgg16_bn", "VGG 16-layer with BatchNorm, 138.4M params", 6),
+    VGG("vgg19_bn", "VGG 19-layer with BatchNorm, 143.7M params", 7),
     IMAGENET("resnet18", "ResNet-18 (BasicBlock), 11.7M params", zb_build_resnet, 0, false),
     IMAGENET("resnet34", "ResNet-34 (BasicBlock), 21.8M params", zb_build_resnet, 1, false),
     IMAGENET("resnet50", "ResNet-50 (Bottleneck, v1.5), 25.6M params", zb_build_resnet, 2, false),
@@ -54,9 +65,12 @@ static const zoo_arch zoo_archs[] = {
 _Static_assert(sizeof zoo_archs / sizeof zoo_archs[0] == ZOO_COUNT,
                "zoo table size");
 
-/* Upper bounds that keep a mistaken argument from allocating gigabytes. */
+/* Upper bounds that keep a mistaken argument from allocating gigabytes;
+ * the smallest free input size is the networks' total stride (32). */
 #define ZOO_MAX_CLASSES 1000000
 #define ZOO_MAX_WIDTH_MULT 4.0f
+#define ZOO_MIN_SIZE 32
+#define ZOO_MAX_SIZE 4096
 
 int nk_zoo_count(void) { return ZOO_COUNT; }
 
@@ -73,6 +87,16 @@ const char *nk_zoo_description(int i)
 int nk_zoo_default_classes(int i)
 {
     return i >= 0 && i < ZOO_COUNT ? zoo_archs[i].classes : 0;
+}
+
+int nk_zoo_default_input_size(int i)
+{
+    return i >= 0 && i < ZOO_COUNT ? zoo_archs[i].size : 0;
+}
+
+int nk_zoo_input_size_free(int i)
+{
+    return i >= 0 && i < ZOO_COUNT && zoo_archs[i].free_size;
 }
 
 static nk_status unknown_arch(nk_ctx *ctx, const char *arch)
@@ -95,18 +119,21 @@ static nk_status unknown_arch(nk_ctx *ctx, const char *arch)
                    arch, list);
 }
 
-static void set_preproc(nk_graph *g, const zoo_arch *a)
+/* ImageNet-style models resize the shorter side to round(size * 256 /
+ * 224) and center-crop size (torchvision's 256/224 ratio); LeNet takes
+ * the 28x28 image as it is. */
+static void set_preproc(nk_graph *g, const zoo_arch *a, int size)
 {
     nk_preproc p = {0};
     p.valid = 1;
     p.resize_mode = NK_RESIZE_BILINEAR;
     p.scale = 1.0f / 255.0f;
     p.channels = a->channels;
-    p.crop_h = p.crop_w = a->size;
+    p.crop_h = p.crop_w = size;
     if (a->channels == 3) {
         static const float mean[3] = {0.485f, 0.456f, 0.406f};
         static const float std[3] = {0.229f, 0.224f, 0.225f};
-        p.resize = 256;
+        p.resize = (size * 256 + 112) / 224;
         memcpy(p.mean, mean, sizeof mean);
         memcpy(p.std, std, sizeof std);
     } else {
@@ -118,7 +145,8 @@ static void set_preproc(nk_graph *g, const zoo_arch *a)
 }
 
 static nk_status build(nk_ctx *ctx, nk_graph *g, const zoo_arch *a,
-                       int classes, float wm, uint64_t seed, bool random)
+                       int classes, float wm, int size, uint64_t seed,
+                       bool random)
 {
     nk_zb b;
     memset(&b, 0, sizeof b);
@@ -135,7 +163,7 @@ static nk_status build(nk_ctx *ctx, nk_graph *g, const zoo_arch *a,
     s.d[0] = NK_DIM_SYM;
     s.sym[0] = "batch";
     s.d[1] = a->channels;
-    s.d[2] = s.d[3] = a->size;
+    s.d[2] = s.d[3] = size;
     int x, y;
     nk_status st = nk_graph_add_tensor(ctx, g, "input", NK_F32, &s, &x);
     if (st == NK_OK)
@@ -153,7 +181,7 @@ static nk_status build(nk_ctx *ctx, nk_graph *g, const zoo_arch *a,
         if (st != NK_OK)
             return st;
     }
-    set_preproc(g, a);
+    set_preproc(g, a, size);
     if ((st = nk_graph_meta_set(ctx, g, "arch", a->name)) ||
         (st = nk_graph_meta_set(ctx, g, "source", "nnkit zoo")))
         return st;
@@ -202,12 +230,25 @@ nk_status nk_zoo_build(nk_ctx *ctx, const char *arch, const nk_zoo_opts *opts,
                        "zoo: %s: width_mult = %g, but only MobileNets take a "
                        "width multiplier (expected 0 or 1)",
                        arch, (double)wm);
+    int size = o.input_size ? o.input_size : a->size;
+    if (a->free_size && (size < ZOO_MIN_SIZE || size > ZOO_MAX_SIZE))
+        return nk_fail(ctx, NK_INVALID_ARG,
+                       "zoo: %s: input_size = %d, expected %d..%d "
+                       "(0 = default %d)",
+                       arch, o.input_size, ZOO_MIN_SIZE, ZOO_MAX_SIZE,
+                       a->size);
+    if (!a->free_size && size != a->size)
+        return nk_fail(ctx, NK_INVALID_ARG,
+                       "zoo: %s: input_size = %d, but %s takes only %dx%d "
+                       "inputs: %s (expected 0 or %d)",
+                       arch, o.input_size, arch, a->size, a->size,
+                       a->fixed_why, a->size);
 
     nk_graph *g;
     nk_status st = nk_graph_new(ctx, &g);
     if (st != NK_OK)
         return st;
-    st = build(ctx, g, a, classes, wm, o.seed, random_init);
+    st = build(ctx, g, a, classes, wm, size, o.seed, random_init);
     if (st != NK_OK) {
         nk_graph_free(g);
         return st;
