@@ -65,17 +65,17 @@ static void print_table(const nk_eval_result *r)
     }
     /* rows: true classes present; columns: every class, by index */
     printf("\nconfusion matrix (rows: true class, columns: predicted class "
-           "index)\n%-*s", w, "");
+           "index)\n%-*s", w + 3, "");
     for (int p = 0; p < C; p++)
         printf(" %5d", p);
     printf("\n");
     for (int t = 0; t < C; t++) {
         if (!r->per_class_n[t])
             continue;
-        printf("%-*.*s", w, w, r->classes[t]);
+        printf("%2d %-*.*s", t, w, w, r->classes[t]);
         for (int p = 0; p < C; p++)
             printf(" %5lld", (long long)r->confusion[(size_t)t * C + p]);
-        printf("   %d\n", t);
+        printf("\n");
     }
 }
 
