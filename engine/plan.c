@@ -64,6 +64,54 @@ typedef struct live_block {
     int last_use;
 } live_block;
 
+nk_status nk_place_by_liveness(nk_ctx *ctx, int n, const int *def,
+                               const int *last, const size_t *bytes,
+                               int n_pos, size_t *offs, size_t *total)
+{
+    live_block *live = nk_malloc(sizeof(live_block) * (size_t)(n + 1));
+    if (!live)
+        return nk_fail(ctx, NK_NOMEM, "out of memory planning memory");
+    int n_live = 0;
+    size_t top = 0;
+    for (int s = -1; s < n_pos; s++) {
+        /* Blocks whose last use is before position s are free again. */
+        int w = 0;
+        for (int k = 0; k < n_live; k++)
+            if (live[k].last_use >= s)
+                live[w++] = live[k];
+        n_live = w;
+        for (int i = 0; i < n; i++) {
+            if (def[i] != s)
+                continue;
+            size_t need = (bytes[i] + 63) & ~(size_t)63;
+            if (need == 0)
+                need = 64;
+            /* live[] is kept sorted by offset: find the first gap. */
+            size_t off = 0;
+            int pos = 0;
+            for (; pos < n_live; pos++) {
+                if (live[pos].off >= off + need)
+                    break;
+                size_t end = live[pos].off + live[pos].size;
+                if (end > off)
+                    off = end;
+            }
+            memmove(&live[pos + 1], &live[pos],
+                    sizeof(live_block) * (size_t)(n_live - pos));
+            live[pos].off = off;
+            live[pos].size = need;
+            live[pos].last_use = last[i];
+            n_live++;
+            offs[i] = off;
+            if (off + need > top)
+                top = off + need;
+        }
+    }
+    *total = top;
+    nk_free(live);
+    return NK_OK;
+}
+
 /* First-fit placement of tensors in the arena, by liveness. */
 static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
                                    bool *in_arena)
@@ -72,11 +120,9 @@ static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
     int nt = g->n_tensors;
     int *def = nk_malloc(sizeof(int) * (size_t)nt);
     int *last = nk_malloc(sizeof(int) * (size_t)nt);
-    live_block *live = nk_malloc(sizeof(live_block) * (size_t)(nt + 1));
-    if (!def || !last || !live) {
+    if (!def || !last) {
         nk_free(def);
         nk_free(last);
-        nk_free(live);
         return nk_fail(ctx, NK_NOMEM, "out of memory planning");
     }
     for (int i = 0; i < nt; i++) {
@@ -113,48 +159,18 @@ static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
         in_arena[i] = def[i] != -2;
     }
     /* Place in order of definition (graph inputs first). */
-    int n_live = 0;
-    size_t top = 0;
-    for (int s = -1; s < p->n_steps; s++) {
-        /* Blocks whose last use is before step s are free again. */
-        int w = 0;
-        for (int k = 0; k < n_live; k++)
-            if (live[k].last_use >= s)
-                live[w++] = live[k];
-        n_live = w;
-        for (int i = 0; i < nt; i++) {
-            if (def[i] != s)
-                continue;
-            size_t need = p->vals[i].nbytes;
-            need = (need + 63) & ~(size_t)63;
-            if (need == 0)
-                need = 64;
-            /* live[] is kept sorted by offset: find the first gap. */
-            size_t off = 0;
-            int pos = 0;
-            for (; pos < n_live; pos++) {
-                if (live[pos].off >= off + need)
-                    break;
-                size_t end = live[pos].off + live[pos].size;
-                if (end > off)
-                    off = end;
-            }
-            memmove(&live[pos + 1], &live[pos],
-                    sizeof(live_block) * (size_t)(n_live - pos));
-            live[pos].off = off;
-            live[pos].size = need;
-            live[pos].last_use = last[i];
-            n_live++;
-            offs[i] = off;
-            if (off + need > top)
-                top = off + need;
-        }
-    }
-    p->arena_bytes = top;
+    size_t *bytes = nk_malloc(sizeof(size_t) * (size_t)(nt + 1));
+    nk_status st = bytes ? NK_OK
+                         : nk_fail(ctx, NK_NOMEM, "out of memory planning");
+    for (int i = 0; i < nt && bytes; i++)
+        bytes[i] = p->vals[i].nbytes;
+    if (!st)
+        st = nk_place_by_liveness(ctx, nt, def, last, bytes, p->n_steps,
+                                  offs, &p->arena_bytes);
+    nk_free(bytes);
     nk_free(def);
     nk_free(last);
-    nk_free(live);
-    return NK_OK;
+    return st;
 }
 
 static bool is_graph_input(const nk_plan *p, const nk_tensor *t)

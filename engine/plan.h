@@ -33,6 +33,18 @@ struct nk_plan {
 nk_status nk_plan_bind_shapes(nk_ctx *ctx, nk_graph *g, int64_t batch,
                               nk_tensor *vals);
 
+/*
+ * nk_place_by_liveness — first-fit placement of n buffers in one arena.
+ * Buffer i is written at position def[i] (-1 = before position 0; any
+ * other value outside -1..n_pos-1 = not placed) and last read at position
+ * last[i]; from position last[i] + 1 on its bytes are reused. Sizes are
+ * rounded up to 64 bytes. offs[i] receives each placed buffer's offset
+ * and *total the arena size. Shared by plans (activations) and gradients.
+ */
+nk_status nk_place_by_liveness(nk_ctx *ctx, int n, const int *def,
+                               const int *last, const size_t *bytes,
+                               int n_pos, size_t *offs, size_t *total);
+
 /* Run a single step on the plan's pool (used by passes and tests). */
 void nk_plan_run_step(nk_plan *p, nk_step *st);
 

@@ -57,55 +57,22 @@ static size_t grad_bytes(const nk_tensor *t)
     return n ? n : 64;
 }
 
-typedef struct gblock {
-    size_t off, size;
-    int last;
-} gblock;
-
-/* First-fit placement of activation gradients: tensor t lives from
+/* Activation gradients share one arena: tensor t's gradient lives from
  * backward position def[t] (its first writer; -1 for seeded outputs) to
  * last[t] (its producer's backward step). */
 static nk_status place_grads(nk_ctx *ctx, nk_grad *gr, const int *def,
                              const int *last, size_t *offs)
 {
-    int nt = gr->nt;
-    gblock *live = nk_malloc(sizeof(gblock) * (size_t)(nt + 1));
-    if (!live)
+    size_t *bytes = nk_malloc(sizeof(size_t) * (size_t)(gr->nt + 1));
+    if (!bytes)
         return nk_fail(ctx, NK_NOMEM, "out of memory planning gradients");
-    int n_live = 0;
-    size_t top = 0;
-    for (int p = -1; p < gr->n_b; p++) {
-        int w = 0;
-        for (int k = 0; k < n_live; k++)
-            if (live[k].last >= p)
-                live[w++] = live[k];
-        n_live = w;
-        for (int t = 0; t < nt; t++) {
-            if (def[t] != p || def[t] == -2)
-                continue;
-            size_t need = grad_bytes(&gr->plan->vals[t]), off = 0;
-            int pos = 0;
-            for (; pos < n_live; pos++) {
-                if (live[pos].off >= off + need)
-                    break;
-                size_t end = live[pos].off + live[pos].size;
-                if (end > off)
-                    off = end;
-            }
-            memmove(&live[pos + 1], &live[pos],
-                    sizeof(gblock) * (size_t)(n_live - pos));
-            live[pos].off = off;
-            live[pos].size = need;
-            live[pos].last = last[t];
-            n_live++;
-            offs[t] = off;
-            if (off + need > top)
-                top = off + need;
-        }
-    }
-    gr->arena_bytes = top;
-    nk_free(live);
-    return NK_OK;
+    for (int t = 0; t < gr->nt; t++)
+        bytes[t] = (size_t)nk_shape_numel(&gr->plan->vals[t].shape) *
+                   sizeof(float);
+    nk_status st = nk_place_by_liveness(ctx, gr->nt, def, last, bytes,
+                                        gr->n_b, offs, &gr->arena_bytes);
+    nk_free(bytes);
+    return st;
 }
 
 static bool act_ok(nk_act a)
