@@ -108,7 +108,7 @@ nk_status nk_conv_fast_prepare(nk_ctx *ctx, nk_step *st)
         return s;
     }
     const nk_conv_geom *g = &p->g;
-    if (!st->in[1]->is_init || !st->in[1]->data) {
+    if (!nk_conv_weights_const(st)) {
         nk_conv_fast_release(st);
         return nk_fail(ctx, NK_UNSUPPORTED,
                        "node '%s': weight '%s' is not a constant",

@@ -64,10 +64,10 @@ static const double WG[6][3] = {
 
 static bool geom_ok(const nk_step *st, nk_conv_geom *g)
 {
-    if (st->n_in < 2 || !st->in[0] || !st->in[1] || st->training)
+    if (st->n_in < 2 || !st->in[0] || !st->in[1] || st->training ||
+        !nk_conv_weights_const(st))
         return false;
-    if (st->in[0]->shape.rank != 4 || st->in[1]->shape.rank != 4 ||
-        !st->in[1]->is_init)
+    if (st->in[0]->shape.rank != 4 || st->in[1]->shape.rank != 4)
         return false;
     if (nk_conv_geom_from_node(NULL, st->node, &st->in[0]->shape,
                                &st->in[1]->shape, g) != NK_OK)
@@ -83,8 +83,6 @@ bool nk_conv_winograd_supports(const nk_step *st)
      * A/B comparisons; read at plan time only). */
     const char *env = getenv("NNKIT_WINOGRAD");
     if (env && strcmp(env, "0") == 0)
-        return false;
-    if (!nk_conv_weights_const(st))
         return false;
     nk_conv_geom g;
     if (!geom_ok(st, &g))
@@ -113,7 +111,7 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
         return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
                        st->node->name);
     st->params = p;
-    if (!geom_ok(st, &p->g) || !st->in[1]->data) {
+    if (!geom_ok(st, &p->g)) {
         nk_conv_winograd_release(st);
         return nk_fail(ctx, NK_UNSUPPORTED,
                        "node '%s': not a 3x3 stride-1 conv with constant "
