@@ -43,10 +43,66 @@ static void fill_input(nk_tensor *t)
     }
 }
 
+typedef struct prof_row {
+    int step;
+    double ms;
+} prof_row;
+
+static int cmp_prof(const void *a, const void *b)
+{
+    double x = ((const prof_row *)a)->ms, y = ((const prof_row *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Time every step over separate runs (the per-step clock reads and pool
+ * hand-offs make the sum slightly above the latency measured above). */
+static int print_profile(nk_ctx *ctx, nk_plan *plan, long long runs)
+{
+    int n = nk_plan_num_steps(plan);
+    prof_row *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows)
+        return cli_error("out of memory");
+    if (nk_plan_set_profiling(ctx, plan, 1) != NK_OK) {
+        free(rows);
+        return cli_fail(ctx);
+    }
+    for (long long i = 0; i < runs; i++)
+        if (nk_plan_run(ctx, plan) != NK_OK) {
+            free(rows);
+            return cli_fail(ctx);
+        }
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        rows[i].step = i;
+        rows[i].ms = nk_plan_step_ms(plan, i) / (double)runs;
+        total += rows[i].ms;
+    }
+    qsort(rows, (size_t)n, sizeof *rows, cmp_prof);
+    printf("profile      %.3f ms per run over %d steps (%lld runs)\n", total,
+           n, runs);
+    printf("  %9s %6s %6s  %-24s %s\n", "ms", "%", "cum%", "kernel",
+           "step");
+    double cum = 0.0;
+    char desc[256];
+    for (int i = 0; i < n; i++) {
+        const char *k = nk_plan_kernel_name(plan, rows[i].step);
+        if (k && strcmp(k, "fused_into_conv") == 0)
+            continue;
+        cum += rows[i].ms;
+        printf("  %9.4f %5.1f%% %5.1f%%  %-24s %s\n", rows[i].ms,
+               total > 0 ? 100.0 * rows[i].ms / total : 0.0,
+               total > 0 ? 100.0 * cum / total : 0.0, k ? k : "?",
+               nk_plan_step_desc(plan, rows[i].step, desc, sizeof desc));
+    }
+    free(rows);
+    nk_plan_set_profiling(ctx, plan, 0);
+    return CLI_OK;
+}
+
 int cmd_bench(nk_ctx *ctx, int argc, char **argv)
 {
     long long batch = 1, threads = 0, runs = 20, warmup = 3;
-    int json = 0;
+    int json = 0, profile = 0;
     const cli_opt opts[] = {
         {"batch", 'b', CLI_INT, "N", "batch size (default 1)", &batch},
         {"threads", 't', CLI_INT, "N", "worker threads (default: all CPUs)",
@@ -55,6 +111,9 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
         {"warmup", 'w', CLI_INT, "W", "untimed warm-up runs (default 3)",
          &warmup},
         {"json", 0, CLI_FLAG, NULL, "print one JSON object", &json},
+        {"profile", 0, CLI_FLAG, NULL,
+         "after timing, profile the runs step by step and list the\n"
+         "steps by time, with their kernels", &profile},
         {0},
     };
     const cli_spec spec = {
@@ -164,6 +223,8 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
                100.0 * gflops / peak, peak, nth, peak1);
         printf("peak RSS     %.1f MiB\n", rss_mb);
     }
+    if (profile && (rc = print_profile(ctx, plan, runs)) != CLI_OK)
+        goto done;
 done:
     free(ms);
     nk_plan_free(plan);

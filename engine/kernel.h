@@ -66,6 +66,11 @@ struct nk_kernel {
     void (*run)(const nk_step *st, int ith, int nth);
     /* Applies st->residual (y = act(conv(x) + residual)) in its epilogue. */
     bool residual;
+    /* Layout of its 4-D f32 activations (engine/kernels/blocked.h):
+     * NK_LAYOUT_DEFAULT (NCHW) or NK_LAYOUT_NCHW8C. any_in_layout: reads
+     * in[0] in either layout (it looks at st->in[0]->layout). */
+    nk_layout layout;
+    bool any_in_layout;
 };
 
 extern const nk_kernel NK_KERNELS[];

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 nk_status nk_plan_bind_shapes(nk_ctx *ctx, nk_graph *g, int64_t batch,
                               nk_tensor *vals)
@@ -411,6 +412,7 @@ void nk_plan_free(nk_plan *p)
         nk_free(st->out);
     }
     nk_pool_free(p->pool);
+    nk_free(p->prof_ms);
     nk_free_aligned(p->arena);
     nk_free_aligned(p->work);
     nk_free(p->steps);
@@ -419,13 +421,67 @@ void nk_plan_free(nk_plan *p)
     nk_free(p);
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
 nk_status nk_plan_run(nk_ctx *ctx, nk_plan *p)
 {
     (void)ctx;
+    if (p->prof_ms) {
+        for (int s = 0; s < p->n_steps; s++) {
+            if (p->steps[s].fused_away)
+                continue;
+            double t0 = now_ms();
+            nk_pool_run(p->pool, step_task, &p->steps[s]);
+            p->prof_ms[s] += now_ms() - t0;
+        }
+        return NK_OK;
+    }
     for (int s = 0; s < p->n_steps; s++)
         if (!p->steps[s].fused_away)
             nk_pool_run(p->pool, step_task, &p->steps[s]);
     return NK_OK;
+}
+
+nk_status nk_plan_set_profiling(nk_ctx *ctx, nk_plan *p, int on)
+{
+    nk_free(p->prof_ms);
+    p->prof_ms = NULL;
+    if (!on)
+        return NK_OK;
+    p->prof_ms = nk_calloc((size_t)p->n_steps + 1, sizeof(double));
+    if (!p->prof_ms)
+        return nk_fail(ctx, NK_NOMEM, "out of memory for the step profile");
+    return NK_OK;
+}
+
+double nk_plan_step_ms(const nk_plan *p, int i)
+{
+    if (!p->prof_ms || i < 0 || i >= p->n_steps)
+        return 0.0;
+    return p->prof_ms[i];
+}
+
+const char *nk_plan_step_desc(const nk_plan *p, int i, char *buf, size_t n)
+{
+    if (!buf || n == 0)
+        return buf;
+    buf[0] = 0;
+    if (i < 0 || i >= p->n_steps)
+        return buf;
+    const nk_step *st = &p->steps[i];
+    char sb[128];
+    const nk_tensor *y = st->out[0];
+    snprintf(buf, n, "%s %s%s%s -> %s", nk_op_name(st->node->op),
+             st->node->name ? st->node->name : "",
+             st->act != NK_ACT_NONE ? " +" : "",
+             st->act != NK_ACT_NONE ? nk_act_name(st->act) : "",
+             nk_shape_str(&y->shape, sb, sizeof sb));
+    return buf;
 }
 
 int nk_plan_num_inputs(const nk_plan *p) { return p->g->n_inputs; }

@@ -26,6 +26,7 @@ struct nk_plan {
     size_t work_bytes;
     nk_pool *pool;
     nk_cpu cpu;
+    double *prof_ms;      /* per-step totals while profiling, else NULL */
 };
 
 /* Infer concrete shapes of every value with symbolic dims bound to batch

@@ -376,6 +376,17 @@ NK_API size_t nk_plan_arena_bytes(const nk_plan *p);
 NK_API const char *nk_plan_kernel_name(const nk_plan *p, int i);
 NK_API int nk_plan_num_steps(const nk_plan *p);
 
+/*
+ * Step profiling: nk_plan_set_profiling(p, 1) makes every later
+ * nk_plan_run add each step's wall time to a per-step total (cleared by
+ * the call). nk_plan_step_ms returns step i's total; nk_plan_step_desc
+ * writes "op node -> output shape" for step i into buf.
+ */
+NK_API nk_status nk_plan_set_profiling(nk_ctx *ctx, nk_plan *p, int on);
+NK_API double nk_plan_step_ms(const nk_plan *p, int i);
+NK_API const char *nk_plan_step_desc(const nk_plan *p, int i, char *buf,
+                                     size_t n);
+
 /* Floating-point operations of one nk_plan_run (a multiply-add counts
  * two; convolutions and matrix products exactly, other ops one per output
  * element), for reporting achieved GFLOP/s. */
