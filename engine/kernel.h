@@ -79,6 +79,11 @@ extern const int NK_KERNEL_COUNT;
 /* The kernel for a step (NULL if none). reference = only NK_ISA_REF. */
 const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
                                   bool reference);
+/* The same among rows whose .layout is layout (-1: any) or, when any_in,
+ * rows that read in[0] in any layout. */
+const nk_kernel *nk_kernel_select_layout(const nk_step *st,
+                                         const nk_cpu *cpu, bool reference,
+                                         int layout, bool any_in);
 
 /* Split [0, total) into nth nearly equal parts; part ith is [*b, *e). */
 static inline void nk_split(int64_t total, int ith, int nth, int64_t *b,

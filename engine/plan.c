@@ -6,6 +6,7 @@
  * arena by liveness. nk_plan_run then only calls kernels: no allocation.
  */
 #include "engine/plan.h"
+#include "engine/kernels/blocked.h"
 #include "engine/op.h"
 #include "engine/shape-eval.h"
 
@@ -118,7 +119,7 @@ static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
                                    bool *in_arena)
 {
     nk_graph *g = p->g;
-    int nt = g->n_tensors;
+    int nt = p->n_vals;
     int *def = nk_malloc(sizeof(int) * (size_t)nt);
     int *last = nk_malloc(sizeof(int) * (size_t)nt);
     if (!def || !last) {
@@ -194,16 +195,6 @@ static int count_uses(const nk_plan *p, const nk_tensor *t)
     return uses;
 }
 
-/* Index of the step that produces t, or -1 (graph input, initializer). */
-static int producer(const nk_plan *p, const nk_tensor *t)
-{
-    for (int s = 0; s < p->n_steps; s++)
-        for (int o = 0; o < p->steps[s].n_out; o++)
-            if (p->steps[s].out[o] == t)
-                return s;
-    return -1;
-}
-
 /*
  * Conv -> Add(residual) [-> activation fused into the Add]: when the
  * Conv's kernel can apply a residual in its epilogue, its output feeds
@@ -220,7 +211,7 @@ static void fuse_residual_adds(nk_plan *p)
             continue;
         for (int side = 0; side < 2; side++) {
             nk_tensor *y = add->in[side], *r = add->in[1 - side];
-            int c = producer(p, y);
+            int c = nk_plan_producer(p, y);
             if (c < 0 || c >= s)
                 continue;
             nk_step *conv = &p->steps[c];
@@ -228,12 +219,16 @@ static void fuse_residual_adds(nk_plan *p)
                 conv->act != NK_ACT_NONE || conv->n_out != 1 ||
                 count_uses(p, y) != 1 || y == r)
                 continue;
+            if (y->layout != conv->kernel->layout ||
+                r->layout != y->layout ||
+                add->out[0]->layout != y->layout)
+                continue;
             if (y->dtype != NK_F32 || r->dtype != NK_F32 ||
                 add->out[0]->dtype != NK_F32 ||
                 !nk_shape_equal(&y->shape, &r->shape) ||
                 !nk_shape_equal(&y->shape, &add->out[0]->shape))
                 continue;
-            int rp = producer(p, r);
+            int rp = nk_plan_producer(p, r);
             if (rp >= c || (rp < 0 && !r->is_init &&
                             !is_graph_input(p, r)))
                 continue;
@@ -279,17 +274,27 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
     p->reference = o.reference != 0;
     p->threads = o.threads > 0 ? o.threads : nk_ctx_threads(ctx);
     p->cpu = ctx->cpu;
+    const char *lay = getenv("NNKIT_LAYOUT");
+    p->layouts = !p->training && !p->reference &&
+                 !(lay && strcmp(lay, "nchw") == 0);
     nk_status st = NK_OK;
     int nt = g->n_tensors;
     size_t *offs = NULL;
     bool *in_arena = NULL;
 
-    p->vals = nk_calloc((size_t)nt + 1, sizeof(nk_tensor));
-    p->val_ptrs = nk_calloc((size_t)nt + 1, sizeof(nk_tensor *));
-    p->steps = nk_calloc((size_t)g->n_nodes + 1, sizeof(nk_step));
-    offs = nk_calloc((size_t)nt + 1, sizeof(size_t));
-    in_arena = nk_calloc((size_t)nt + 1, sizeof(bool));
-    if (!p->vals || !p->val_ptrs || !p->steps || !offs || !in_arena) {
+    /* Room for one layout copy (and its reorder step) per value. */
+    p->n_vals = nt;
+    p->cap_vals = 2 * nt + 1;
+    p->cap_steps = g->n_nodes + nt + 1;
+    p->vals = nk_calloc((size_t)p->cap_vals, sizeof(nk_tensor));
+    p->val_ptrs = nk_calloc((size_t)p->cap_vals, sizeof(nk_tensor *));
+    p->alias = nk_malloc((size_t)p->cap_vals * sizeof(int));
+    p->steps = nk_calloc((size_t)p->cap_steps, sizeof(nk_step));
+    p->xnodes = nk_calloc((size_t)nt + 1, sizeof(nk_node));
+    offs = nk_calloc((size_t)p->cap_vals, sizeof(size_t));
+    in_arena = nk_calloc((size_t)p->cap_vals, sizeof(bool));
+    if (!p->vals || !p->val_ptrs || !p->steps || !offs || !in_arena ||
+        !p->alias || !p->xnodes) {
         st = nk_fail(ctx, NK_NOMEM, "out of memory planning");
         goto fail;
     }
@@ -299,6 +304,8 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
     st = nk_plan_bind_shapes(ctx, g, o.batch, p->vals);
     if (st)
         goto fail;
+    for (int i = 0; i < p->cap_vals; i++)
+        p->alias[i] = -1;
     for (int i = 0; i < nt; i++) {
         nk_tensor *v = &p->vals[i];
         p->val_ptrs[i] = v;
@@ -348,7 +355,10 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
         s->nth = p->threads;
         s->cpu = &p->cpu;
         p->n_steps++;
-        s->kernel = nk_kernel_select(s, &p->cpu, p->reference);
+        st = nk_plan_pick_kernel(ctx, p);
+        if (st)
+            goto fail;
+        s = &p->steps[p->n_steps - 1];
         if (!s->kernel) {
             st = nk_fail_node(ctx, NK_UNSUPPORTED, n,
                               "no kernel for dtype %s%s",
@@ -381,7 +391,7 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
         goto fail;
     }
     memset(p->arena, 0, p->arena_bytes);
-    for (int i = 0; i < nt; i++)
+    for (int i = 0; i < p->n_vals; i++)
         if (in_arena[i])
             p->vals[i].data = p->arena + offs[i];
     for (int s = 0; s < p->n_steps; s++)
@@ -413,6 +423,8 @@ void nk_plan_free(nk_plan *p)
     }
     nk_pool_free(p->pool);
     nk_free(p->prof_ms);
+    nk_free(p->alias);
+    nk_free(p->xnodes);
     nk_free_aligned(p->arena);
     nk_free_aligned(p->work);
     nk_free(p->steps);
@@ -476,11 +488,19 @@ const char *nk_plan_step_desc(const nk_plan *p, int i, char *buf, size_t n)
     const nk_step *st = &p->steps[i];
     char sb[128];
     const nk_tensor *y = st->out[0];
-    snprintf(buf, n, "%s %s%s%s -> %s", nk_op_name(st->node->op),
-             st->node->name ? st->node->name : "",
-             st->act != NK_ACT_NONE ? " +" : "",
-             st->act != NK_ACT_NONE ? nk_act_name(st->act) : "",
-             nk_shape_str(&y->shape, sb, sizeof sb));
+    const char *lay = y->layout == NK_LAYOUT_NCHW8C ? " nchw8c" : "";
+    if (st->kernel == &nk_reorder_kernel)
+        snprintf(buf, n, "Reorder %s -> %s%s",
+                 st->node->name ? st->node->name : "",
+                 nk_shape_str(&y->shape, sb, sizeof sb),
+                 *lay ? lay : " nchw");
+    else
+        snprintf(buf, n, "%s %s%s%s%s -> %s%s", nk_op_name(st->node->op),
+                 st->node->name ? st->node->name : "",
+                 st->act != NK_ACT_NONE ? " +" : "",
+                 st->act != NK_ACT_NONE ? nk_act_name(st->act) : "",
+                 st->residual ? " +residual" : "",
+                 nk_shape_str(&y->shape, sb, sizeof sb), lay);
     return buf;
 }
 

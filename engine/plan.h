@@ -16,10 +16,16 @@ struct nk_plan {
     int threads;
     bool training;
     bool reference;
-    nk_tensor *vals;      /* one view per graph tensor (concrete) */
+    nk_tensor *vals;      /* one view per graph tensor (concrete), then
+                             the planner's layout copies */
     nk_tensor **val_ptrs; /* &vals[i], for step in/out arrays */
+    int n_vals, cap_vals; /* n_vals >= g->n_tensors */
+    int *alias;           /* per value: its copy in the other layout, -1 */
     nk_step *steps;
-    int n_steps;
+    int n_steps, cap_steps;
+    nk_node *xnodes;      /* nodes of the planner's reorder steps */
+    int n_xnodes;
+    bool layouts;         /* may choose NCHW8c (not training/reference) */
     uint8_t *arena;       /* activations */
     size_t arena_bytes;
     uint8_t *work;        /* scratch shared by all steps */
@@ -45,6 +51,18 @@ nk_status nk_plan_bind_shapes(nk_ctx *ctx, nk_graph *g, int64_t batch,
 nk_status nk_place_by_liveness(nk_ctx *ctx, int n, const int *def,
                                const int *last, const size_t *bytes,
                                int n_pos, size_t *offs, size_t *total);
+
+/*
+ * nk_plan_pick_kernel — choose the kernel of the plan's last step from
+ * the layouts its inputs have, give its inputs the layouts the kernel
+ * reads (inserting reorder steps right after their producers, which moves
+ * the last step but keeps it last) and its outputs the kernel's layout
+ * (engine/plan-layout.c).
+ */
+nk_status nk_plan_pick_kernel(nk_ctx *ctx, nk_plan *p);
+
+/* Index of the step that writes t, or -1 (graph input, initializer). */
+int nk_plan_producer(const nk_plan *p, const nk_tensor *t);
 
 /* Run a single step on the plan's pool (used by passes and tests). */
 void nk_plan_run_step(nk_plan *p, nk_step *st);

@@ -51,6 +51,7 @@ void nk_blk_unpack(const float *src, float *dst, int64_t c, int64_t hw,
 /* Reorder steps made by the planner: in[0] -> out[0], same logical shape,
  * layouts read from the two tensors. */
 void nk_reorder_run(const nk_step *st, int ith, int nth);
+extern const nk_kernel nk_reorder_kernel; /* "reorder", runs nk_reorder_run */
 
 /* ---- kernels/x86/conv-blocked-avx2.c: Conv, groups = 1, any KxK,
  * stride, pad, dilation; in[0] NCHW or NCHW8c (.any_in_layout); fused

@@ -248,6 +248,13 @@ static bool isa_available(nk_isa isa, const nk_cpu *cpu)
 const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
                                   bool reference)
 {
+    return nk_kernel_select_layout(st, cpu, reference, -1, false);
+}
+
+const nk_kernel *nk_kernel_select_layout(const nk_step *st,
+                                         const nk_cpu *cpu, bool reference,
+                                         int layout, bool any_in)
+{
     const nk_kernel *best = NULL;
     nk_dtype dt = NK_F32;
     for (int i = 0; i < st->n_in; i++)
@@ -261,6 +268,9 @@ const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
             (k->dtype != dt && k->dtype != NK_DTYPE_ANY))
             continue;
         if (reference && k->isa != NK_ISA_REF)
+            continue;
+        if (layout >= 0 && (int)k->layout != layout &&
+            !(any_in && k->any_in_layout))
             continue;
         if (!isa_available(k->isa, cpu))
             continue;
