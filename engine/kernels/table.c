@@ -302,6 +302,10 @@ const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
             continue;
         if (reference && k->isa != NK_ISA_REF)
             continue;
+        /* NCHW8c rows need the planner to choose layouts (blocked.h);
+         * until it does, plans stay NCHW. */
+        if (k->layout != NK_LAYOUT_DEFAULT)
+            continue;
         if (!isa_available(k->isa, cpu))
             continue;
         if (k->supports && !k->supports(st))
