@@ -2,9 +2,10 @@
  * dwconv-blocked-avx2.c — depthwise Conv (group == C == M) on NCHW8c
  * activations with AVX2+FMA: one vector holds the eight channels of a
  * block at one pixel, so every tap is one load and one FMA against the
- * tap's packed weights. Eight output pixels of a row are accumulated in
- * registers; the interior of a row runs without bounds checks (3x3 and
- * 5x5 at stride 1 and 2 unrolled), the borders tap by tap with checks.
+ * tap's packed weights. Eight (then four) output pixels of a row are
+ * accumulated in registers; the interior of a row runs without bounds
+ * checks (3x3 and 5x5 at stride 1 and 2 unrolled, each input pixel loaded
+ * once per window row), the rest pixel by pixel with checks.
  * Bias and every nk_act are applied in registers. -mavx2 -mfma only.
  */
 #include "engine/kernels/blocked.h"
@@ -95,7 +96,9 @@ nk_status nk_dwblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
 }
 
 /* One output pixel with bounds checks on every tap: ix0 is its first
- * input column, rows [ky0, ky1) of the window are inside the image. */
+ * input column, rows [ky0, ky1) of the window are inside the image.
+ * Four accumulators (two per row, rotated between rows) so the FMAs do
+ * not wait on each other. */
 static inline __m256 dw_pixel(const float *xp, const float *wk, __m256 acc,
                               int64_t W, int64_t kw, int64_t dh, int64_t dw,
                               int64_t iy0, int64_t ky0, int64_t ky1,
@@ -105,39 +108,69 @@ static inline __m256 dw_pixel(const float *xp, const float *wk, __m256 acc,
     int64_t kx1 = W - 1 - ix0 < 0 ? 0 : (W - 1 - ix0) / dw + 1;
     if (kx1 > kw)
         kx1 = kw;
+    __m256 a0 = acc, a1 = _mm256_setzero_ps(), a2 = a1, a3 = a1;
     for (int64_t ky = ky0; ky < ky1; ky++) {
         const float *xr = xp + ((iy0 + ky * dh) * W + ix0) * NK_BLK;
         const float *wr = wk + ky * kw * NK_BLK;
-        for (int64_t kx = kx0; kx < kx1; kx++)
-            acc = _mm256_fmadd_ps(_mm256_load_ps(wr + kx * NK_BLK),
-                                  _mm256_loadu_ps(xr + kx * dw * NK_BLK),
-                                  acc);
+        int64_t kx = kx0;
+        for (; kx + 2 <= kx1; kx += 2) {
+            a0 = _mm256_fmadd_ps(_mm256_load_ps(wr + kx * NK_BLK),
+                                 _mm256_loadu_ps(xr + kx * dw * NK_BLK), a0);
+            a1 = _mm256_fmadd_ps(
+                _mm256_load_ps(wr + (kx + 1) * NK_BLK),
+                _mm256_loadu_ps(xr + (kx + 1) * dw * NK_BLK), a1);
+        }
+        if (kx < kx1)
+            a2 = _mm256_fmadd_ps(_mm256_load_ps(wr + kx * NK_BLK),
+                                 _mm256_loadu_ps(xr + kx * dw * NK_BLK), a2);
+        __m256 t = a0;
+        a0 = a2;
+        a2 = t;
+        t = a1;
+        a1 = a3;
+        a3 = t;
     }
-    return acc;
+    return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
 }
 
-#define R 8 /* output pixels per register block */
 
 /* R interior pixels starting at input column ix0 (all taps inside the
- * row): KW and S are constants in the specialised copies. */
+ * row). KW, S and DW are constants in the specialised copies (DW = 1):
+ * there each input pixel of a window row is loaded once and used by
+ * every (pixel, tap) it meets, the row's KW weights held in registers;
+ * DW = 0 (runtime dilation) loads per tap. */
 static inline __attribute__((always_inline)) void
 dw_block(const float *xp, const float *wk, __m256 bias, float *yo,
-         int64_t W, int64_t KW, int64_t S, int64_t dh, int64_t dw,
-         int64_t iy0, int64_t ky0, int64_t ky1, int64_t ix0,
+         int R, int64_t W, int64_t KW, int64_t S, int64_t DW, int64_t dh,
+         int64_t dw, int64_t iy0, int64_t ky0, int64_t ky1, int64_t ix0,
          const nk_blk_actv *act)
 {
-    __m256 acc[R];
+    __m256 acc[8];
     for (int r = 0; r < R; r++)
         acc[r] = bias;
     for (int64_t ky = ky0; ky < ky1; ky++) {
         const float *xr = xp + ((iy0 + ky * dh) * W + ix0) * NK_BLK;
         const float *wr = wk + ky * KW * NK_BLK;
-        for (int64_t kx = 0; kx < KW; kx++) {
-            __m256 wv = _mm256_load_ps(wr + kx * NK_BLK);
-            const float *xk = xr + kx * dw * NK_BLK;
-            for (int r = 0; r < R; r++)
-                acc[r] = _mm256_fmadd_ps(
-                    wv, _mm256_loadu_ps(xk + r * S * NK_BLK), acc[r]);
+        if (DW == 1) {
+            __m256 wv[8];
+            for (int64_t kx = 0; kx < KW; kx++)
+                wv[kx] = _mm256_load_ps(wr + kx * NK_BLK);
+            for (int64_t i = 0; i < (R - 1) * S + KW; i++) {
+                __m256 xv = _mm256_loadu_ps(xr + i * NK_BLK);
+                for (int64_t kx = 0; kx < KW; kx++) {
+                    int64_t r = (i - kx) / S;
+                    if (i >= kx && (i - kx) % S == 0 && r < R)
+                        acc[r] = _mm256_fmadd_ps(wv[kx], xv, acc[r]);
+                }
+            }
+        } else {
+            for (int64_t kx = 0; kx < KW; kx++) {
+                __m256 wv = _mm256_load_ps(wr + kx * NK_BLK);
+                const float *xk = xr + kx * dw * NK_BLK;
+                for (int r = 0; r < R; r++)
+                    acc[r] = _mm256_fmadd_ps(
+                        wv, _mm256_loadu_ps(xk + r * S * NK_BLK), acc[r]);
+            }
         }
     }
     for (int r = 0; r < R; r++)
@@ -147,7 +180,7 @@ dw_block(const float *xp, const float *wk, __m256 bias, float *yo,
 /* One output row [ox in 0, OW) of one (image, channel block) plane. */
 static inline __attribute__((always_inline)) void
 dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
-       const nk_conv_geom *g, int64_t KW, int64_t S, int64_t oy,
+       const nk_conv_geom *g, int64_t KW, int64_t S, int64_t DW, int64_t oy,
        const nk_blk_actv *act)
 {
     const int64_t W = g->w, dh = g->dh, dw = g->dw, OW = g->ow;
@@ -172,9 +205,15 @@ dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
                          nk_blk_act(act, dw_pixel(xp, wk, bias, W, KW, dh,
                                                   dw, iy0, ky0, ky1,
                                                   ox * S - g->pl)));
-    for (; ox + R <= hi; ox += R)
-        dw_block(xp, wk, bias, yr + ox * NK_BLK, W, KW, S, dh, dw, iy0, ky0,
-                 ky1, ox * S - g->pl, act);
+    /* interior: blocks of 8 output pixels, then one of 4 */
+    for (; ox + 8 <= hi; ox += 8)
+        dw_block(xp, wk, bias, yr + ox * NK_BLK, 8, W, KW, S, DW, dh, dw,
+                 iy0, ky0, ky1, ox * S - g->pl, act);
+    if (ox + 4 <= hi) {
+        dw_block(xp, wk, bias, yr + ox * NK_BLK, 4, W, KW, S, DW, dh, dw,
+                 iy0, ky0, ky1, ox * S - g->pl, act);
+        ox += 4;
+    }
     for (; ox < OW; ox++)
         _mm256_storeu_ps(yr + ox * NK_BLK,
                          nk_blk_act(act, dw_pixel(xp, wk, bias, W, KW, dh,
@@ -190,6 +229,7 @@ dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
         const nk_conv_geom *g = &p->g;                                    \
         const int64_t KW = (KWC) ? (KWC) : g->kw;                         \
         const int64_t S = (SC) ? (SC) : g->sw;                            \
+        const int64_t DW = (KWC) ? 1 : 0;                                 \
         const int64_t taps = g->kh * g->kw;                               \
         for (int64_t t = b; t < e; t++) {                                 \
             int64_t plane = t / g->oh, oy = t % g->oh;                    \
@@ -198,7 +238,7 @@ dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
             float *yr = y + (plane * g->oh + oy) * g->ow * NK_BLK;        \
             dw_row(xp, p->w + blk * taps * NK_BLK,                        \
                    _mm256_load_ps(p->bias + blk * NK_BLK), yr, g, KW, S,  \
-                   oy, act);                                              \
+                   DW, oy, act);                                          \
         }                                                                 \
     }
 
@@ -219,7 +259,8 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
     nk_blk_actv act = nk_blk_actv_make(st->act, st->act_a0, st->act_a1);
     const float *x = st->in[0]->data;
     float *y = st->out[0]->data;
-    int k = g->kw == g->kh ? (int)g->kw : 0;
+    /* specialised: square 3x3 / 5x5, stride 1 or 2, no column dilation */
+    int k = g->kw == g->kh && g->dw == 1 ? (int)g->kw : 0;
     int s = g->sw <= 2 ? (int)g->sw : 0;
     if (k == 3 && s == 1)
         dw_rows_3s1(p, x, y, b, e, &act);
