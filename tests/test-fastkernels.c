@@ -238,8 +238,8 @@ static void run_conv(nk_ctx *ctx, const conv_cfg *c)
     for (int r = 0; r < NK_KERNEL_COUNT; r++) {
         const nk_kernel *k = &NK_KERNELS[r];
         if (k->op != NK_OP_CONV || k->isa == NK_ISA_REF ||
-            !isa_ok(k->isa, &cpu))
-            continue;
+            !isa_ok(k->isa, &cpu) || k->layout != NK_LAYOUT_DEFAULT)
+            continue; /* NCHW8c rows: tests/test-convblk.c */
         if (c->residual && !k->residual)
             continue;
         int nth = rnd_int(1, 3);
@@ -353,7 +353,8 @@ static void test_conv_random(void)
     nk_cpu cpu = nk_cpu_detect();
     for (int r = 0; r < NK_KERNEL_COUNT; r++) {
         const nk_kernel *k = &NK_KERNELS[r];
-        if (k->op != NK_OP_CONV || k->isa == NK_ISA_REF)
+        if (k->op != NK_OP_CONV || k->isa == NK_ISA_REF ||
+            k->layout != NK_LAYOUT_DEFAULT)
             continue;
         if (isa_ok(k->isa, &cpu)) {
             CHECKF(tested_rows[r] >= 10, "%s was exercised only %d times",
