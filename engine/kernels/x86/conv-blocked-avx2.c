@@ -19,18 +19,25 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Register blocking: F output blocks (F*8 channels) x up to RMAX[F]
- * pixels (R*F accumulators + F weights + 1 broadcast <= 16 ymm). */
-#define FB 2
-static const int RMAX[FB + 1] = {0, 12, 6};
+/* Register blocking: F output blocks (F*8 channels, F <= FB, chosen per
+ * conv) x up to RMAX[F] pixels (R*F accumulators + F weights + 1
+ * broadcast <= 16 ymm). */
+#define FB 3
+static const int RMAX[FB + 1] = {0, 12, 6, 4};
 
+#ifndef FB_CHOICE
+#define FB_CHOICE(mb) ((mb) % 3 == 0 ? 3 : (mb) == 1 ? 1 : 2)
+#endif
 #define ALIGN 64
+#ifndef SEG_PIX
 #define SEG_PIX 96 /* pixels per work item when a row is long (1x1 maps) */
+#endif
 
 typedef struct convblk {
     nk_conv_geom g;
     int64_t mb, cb;      /* output / input channel blocks */
-    int64_t og;          /* groups of FB output blocks */
+    int64_t fb;          /* output blocks per group (<= FB) */
+    int64_t og;          /* groups of fb output blocks */
     int64_t cp;          /* input channels packed per tap: cb * 8 */
     int64_t taps;
     float *wpack;        /* per group: [tap][cp][fg*8] */
@@ -91,9 +98,12 @@ static inline __attribute__((always_inline)) __m256 epi(const ukr_args *a,
     }
 }
 
-/* R pixels x F blocks. BLK: the input is NCHW8c (lanes 1 apart). */
+/* R pixels x F blocks. BLK: the input is NCHW8c (lanes 1 apart). TAIL:
+ * the lanes of the partial block when known at compile time (3: an RGB
+ * stem reading NCHW), else -1. */
 static inline __attribute__((always_inline)) void
-ukr_body(const ukr_args *a, const int R, const int F, const int BLK)
+ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
+         const int TAIL)
 {
     __m256 acc[12][FB];
 #pragma GCC unroll 12
@@ -127,7 +137,9 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK)
             if (!BLK && a->tail) {
                 const float *xl = xt + a->nfull * a->cbs;
                 const float *wl = wt + a->nfull * 8 * F * 8;
-                for (int l = 0; l < a->tail; l++) {
+                const int tail = TAIL >= 0 ? TAIL : a->tail;
+#pragma GCC unroll 8
+                for (int l = 0; l < tail; l++) {
                     __m256 wv[FB];
 #pragma GCC unroll 4
                     for (int f = 0; f < F; f++)
@@ -157,11 +169,21 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK)
 typedef void (*ukr_fn)(const ukr_args *a);
 
 #define UKR(R, F)                                                          \
-    static void ukr_##R##x##F##_b(const ukr_args *a) { ukr_body(a, R, F, 1); } \
-    static void ukr_##R##x##F##_p(const ukr_args *a) { ukr_body(a, R, F, 0); }
+    static void ukr_##R##x##F##_b(const ukr_args *a)                       \
+    {                                                                      \
+        ukr_body(a, R, F, 1, -1);                                          \
+    }                                                                      \
+    static void ukr_##R##x##F##_p(const ukr_args *a)                       \
+    {                                                                      \
+        if (a->nfull == 0 && a->tail == 3)                                 \
+            ukr_body(a, R, F, 0, 3);                                       \
+        else                                                               \
+            ukr_body(a, R, F, 0, -1);                                      \
+    }
 UKR(1, 1) UKR(2, 1) UKR(3, 1) UKR(4, 1) UKR(5, 1) UKR(6, 1)
 UKR(7, 1) UKR(8, 1) UKR(9, 1) UKR(10, 1) UKR(11, 1) UKR(12, 1)
 UKR(1, 2) UKR(2, 2) UKR(3, 2) UKR(4, 2) UKR(5, 2) UKR(6, 2)
+UKR(1, 3) UKR(2, 3) UKR(3, 3) UKR(4, 3)
 #undef UKR
 
 /* [blocked][F][R] */
@@ -169,11 +191,13 @@ static const ukr_fn UKRS[2][FB + 1][13] = {
     {{0},
      {0, ukr_1x1_p, ukr_2x1_p, ukr_3x1_p, ukr_4x1_p, ukr_5x1_p, ukr_6x1_p,
       ukr_7x1_p, ukr_8x1_p, ukr_9x1_p, ukr_10x1_p, ukr_11x1_p, ukr_12x1_p},
-     {0, ukr_1x2_p, ukr_2x2_p, ukr_3x2_p, ukr_4x2_p, ukr_5x2_p, ukr_6x2_p}},
+     {0, ukr_1x2_p, ukr_2x2_p, ukr_3x2_p, ukr_4x2_p, ukr_5x2_p, ukr_6x2_p},
+     {0, ukr_1x3_p, ukr_2x3_p, ukr_3x3_p, ukr_4x3_p}},
     {{0},
      {0, ukr_1x1_b, ukr_2x1_b, ukr_3x1_b, ukr_4x1_b, ukr_5x1_b, ukr_6x1_b,
       ukr_7x1_b, ukr_8x1_b, ukr_9x1_b, ukr_10x1_b, ukr_11x1_b, ukr_12x1_b},
-     {0, ukr_1x2_b, ukr_2x2_b, ukr_3x2_b, ukr_4x2_b, ukr_5x2_b, ukr_6x2_b}},
+     {0, ukr_1x2_b, ukr_2x2_b, ukr_3x2_b, ukr_4x2_b, ukr_5x2_b, ukr_6x2_b},
+     {0, ukr_1x3_b, ukr_2x3_b, ukr_3x3_b, ukr_4x3_b}},
 };
 
 bool nk_convblk_avx2_supports(const nk_step *st)
@@ -209,12 +233,12 @@ static void pack_weights(convblk *p, const float *w)
     const nk_conv_geom *g = &p->g;
     int64_t khw = g->kh * g->kw;
     for (int64_t o = 0; o < p->og; o++) {
-        int64_t fg = p->mb - o * FB < FB ? p->mb - o * FB : FB;
-        float *dst = p->wpack + (size_t)(o * FB * 8 * p->taps * p->cp);
+        int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
+        float *dst = p->wpack + (size_t)(o * p->fb * 8 * p->taps * p->cp);
         for (int64_t t = 0; t < p->taps; t++)
             for (int64_t ci = 0; ci < p->cp; ci++)
                 for (int64_t j = 0; j < fg * 8; j++) {
-                    int64_t co = o * FB * 8 + j;
+                    int64_t co = o * p->fb * 8 + j;
                     *dst++ = co < g->m && ci < g->c
                                  ? w[(co * g->c + ci) * khw + t]
                                  : 0.0f;
@@ -245,7 +269,10 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     }
     p->mb = nk_blk_cb(g->m);
     p->cb = nk_blk_cb(g->c);
-    p->og = (p->mb + FB - 1) / FB;
+    /* Three blocks (4 pixels) when they divide the blocks evenly, else
+     * two (6 pixels); a single block gets 12 pixels. */
+    p->fb = FB_CHOICE(p->mb);
+    p->og = (p->mb + p->fb - 1) / p->fb;
     p->cp = p->cb * NK_BLK;
     p->taps = g->kh * g->kw;
     size_t wn, wbytes;
@@ -298,7 +325,14 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     p->nseg = (p->ow + p->seg - 1) / p->seg;
     /* Weights that do not fit L2 next to the input rows: keep one group's
      * weights hot and stream the input past them instead. */
-    p->weights_major = wbytes > (size_t)256 * 1024;
+    size_t xbytes = (size_t)(p->cb * NK_BLK * g->h * g->w) * sizeof(float);
+    double l2 = 256.0 * 1024;
+    double row_traffic = (double)wbytes > l2
+                             ? (double)wbytes * (double)(p->oh * p->nseg)
+                             : 0.0;
+    double wm_traffic =
+        (double)xbytes > l2 ? (double)xbytes * (double)p->og : 0.0;
+    p->weights_major = wm_traffic < row_traffic;
     st->work_bytes = 0;
     return NK_OK;
 }
@@ -309,7 +343,7 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                         int64_t oxb, int blk, int64_t ps)
 {
     const nk_conv_geom *g = &p->g;
-    int64_t fg = p->mb - o * FB < FB ? p->mb - o * FB : FB;
+    int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
     int64_t ohw = p->oh * p->ow;
     int64_t cimg = blk ? p->cb * NK_BLK : g->c; /* channels per image */
     const float *x = (const float *)st->in[0]->data + n * cimg * p->h * p->w;
@@ -321,10 +355,10 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
         ky1--;
     a->ky0 = ky0;
     a->ky1 = ky1;
-    a->w = p->wpack + (size_t)(o * FB * 8 * p->taps * p->cp);
+    a->w = p->wpack + (size_t)(o * p->fb * 8 * p->taps * p->cp);
     a->wtap = p->cp * fg * 8;
-    a->bias = p->bias + o * FB * 8;
-    size_t yoff = (size_t)(((n * p->mb + o * FB) * ohw + oy * p->ow) * 8);
+    a->bias = p->bias + o * p->fb * 8;
+    size_t yoff = (size_t)(((n * p->mb + o * p->fb) * ohw + oy * p->ow) * 8);
     float *y = (float *)st->out[0]->data + yoff;
     const float *res =
         st->residual ? (const float *)st->residual->data + yoff : NULL;
