@@ -5,3 +5,4 @@ target_link_options(test-engine PRIVATE -Wl,--wrap=malloc -Wl,--wrap=calloc
 nk_add_test(test-layout SOURCES ${NK_TEST_DIR}/test-layout.c LABELS unit)
 # NCHW8c depthwise Conv, pools and element-wise kernels vs the reference.
 nk_add_test(test-blkops SOURCES ${NK_TEST_DIR}/test-blkops.c LABELS unit TIMEOUT 600)
+nk_add_test(test-convblk SOURCES ${NK_TEST_DIR}/test-convblk.c LABELS unit)

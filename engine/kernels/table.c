@@ -82,6 +82,12 @@ const nk_kernel NK_KERNELS[] = {
      .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
      .release = nk_conv_fast_release, .run = nk_conv_fast_run,
      .residual = true},
+    {.name = "conv2d_nchw8c_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 40,
+     .supports = nk_convblk_avx2_supports,
+     .prepare = nk_convblk_avx2_prepare,
+     .release = nk_convblk_avx2_release, .run = nk_convblk_avx2_run,
+     .residual = true, .layout = NK_LAYOUT_NCHW8C, .any_in_layout = true},
     {.name = "conv2d_packed_avx512", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX512, .priority = 40,
      .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
@@ -260,7 +266,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 27
+#define NK_X86_KERNELS 28
 #else
 #define NK_X86_KERNELS 0
 #endif
