@@ -2,3 +2,4 @@
 nk_add_test(test-engine SOURCES ${NK_TEST_DIR}/test-engine.c LABELS unit TIMEOUT 600)
 target_link_options(test-engine PRIVATE -Wl,--wrap=malloc -Wl,--wrap=calloc
   -Wl,--wrap=realloc -Wl,--wrap=posix_memalign)
+nk_add_test(test-winoblk SOURCES ${NK_TEST_DIR}/test-winoblk.c LABELS unit)

@@ -34,20 +34,26 @@ const nk_kernel NK_KERNELS[] = {
      .supports = nk_conv_winograd_supports,
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
-     .residual = true},
+     .residual = true, .any_in_layout = true},
 #if defined(__x86_64__) || defined(_M_X64)
     {.name = "conv2d_winograd_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 35,
      .supports = nk_conv_winograd_supports,
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
-     .residual = true},
+     .residual = true, .any_in_layout = true},
+    {.name = "conv2d_winograd_nchw8c_avx2", .op = NK_OP_CONV,
+     .dtype = NK_F32, .isa = NK_ISA_AVX2, .priority = 36,
+     .supports = nk_conv_winograd_supports,
+     .prepare = nk_conv_winograd_prepare,
+     .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
+     .residual = true, .layout = NK_LAYOUT_NCHW8C, .any_in_layout = true},
     {.name = "conv2d_winograd_avx512", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX512, .priority = 45,
      .supports = nk_conv_winograd_supports,
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
-     .residual = true},
+     .residual = true, .any_in_layout = true},
     {.name = "conv2d_depthwise_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 50, .supports = nk_dw_avx2_supports,
      .prepare = nk_dw_avx2_prepare, .release = REL, .run = nk_dw_avx2_run},
@@ -220,7 +226,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 12
+#define NK_X86_KERNELS 13
 #else
 #define NK_X86_KERNELS 0
 #endif
@@ -248,7 +254,10 @@ static bool isa_available(nk_isa isa, const nk_cpu *cpu)
 const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
                                   bool reference)
 {
-    return nk_kernel_select_layout(st, cpu, reference, -1, false);
+    /* Rows of another layout run only where the planner chose layouts
+     * (engine/plan-layout.c). */
+    return nk_kernel_select_layout(st, cpu, reference, NK_LAYOUT_DEFAULT,
+                                   false);
 }
 
 const nk_kernel *nk_kernel_select_layout(const nk_step *st,
