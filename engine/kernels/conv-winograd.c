@@ -16,6 +16,9 @@
 #include "engine/ops/conv-impl.h"
 
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,11 +306,115 @@ input_transform_at(const wino *p, const float *x, const addr *ad, int64_t ps,
     }
 }
 
+/* Store the transpose of the 8x8 block r (row = tile, column = channel)
+ * as rows[ch * rstride + (0..7)] for channels ch < nch. */
+static inline void store_t8(const v8f r[8], float *rows, size_t rstride,
+                            int nch)
+{
+#if defined(__SSE2__)
+    __m128 lo[8], hi[8];
+    for (int i = 0; i < 8; i++) {
+        memcpy(&lo[i], &r[i], sizeof(__m128));
+        memcpy(&hi[i], (const float *)&r[i] + 4, sizeof(__m128));
+    }
+    _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
+    _MM_TRANSPOSE4_PS(lo[4], lo[5], lo[6], lo[7]);
+    _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
+    _MM_TRANSPOSE4_PS(hi[4], hi[5], hi[6], hi[7]);
+    for (int ch = 0; ch < nch; ch++) {
+        const __m128 *q = ch < 4 ? lo : hi;
+        _mm_storeu_ps(rows + (size_t)ch * rstride, q[ch % 4]);
+        _mm_storeu_ps(rows + (size_t)ch * rstride + 4, q[ch % 4 + 4]);
+    }
+#else
+    for (int ch = 0; ch < nch; ch++)
+        for (int l = 0; l < 8; l++)
+            rows[(size_t)ch * rstride + (size_t)l] = r[l][ch];
+#endif
+}
+
+/* input_transform for an NCHW8c input: one tile's 8 channels of a pixel
+ * are one vector, so the transform runs over channels, tile by tile, and
+ * eight tiles' results are transposed into v's [channel][tile] rows. */
+static void input_transform_blk(const wino *p, const float *x,
+                                const addr *ad, int64_t t0, int64_t nt,
+                                float *v)
+{
+    const nk_conv_geom *g = &p->g;
+    int nr = p->ukr->nr;
+    int64_t c = g->c, tb = p->tb, per = p->th * p->tw, hw = g->h * g->w;
+    int64_t cb = nk_blk_cb(c);
+    size_t xi_stride = (size_t)c * (size_t)tb;
+    const v8f zero = {0};
+    for (int64_t s0 = 0; s0 < tb; s0 += nr) {
+        float *vs = v + (size_t)(s0 / nr) * (size_t)c * nr;
+        for (int64_t bi = 0; bi < cb; bi++) {
+            int nch = (int)(c - bi * NK_BLK < NK_BLK ? c - bi * NK_BLK
+                                                       : NK_BLK);
+            for (int l0 = 0; l0 < nr; l0 += 8) {
+                v8f tt[36][8];
+                for (int l = 0; l < 8; l++) {
+                    int64_t j = s0 + l0 + l, t = t0 + j;
+                    if (j >= nt) {
+                        for (int xi = 0; xi < 36; xi++)
+                            tt[xi][l] = zero;
+                        continue;
+                    }
+                    int64_t n = t / per, ty = (t % per) / p->tw;
+                    int64_t tx = t % p->tw;
+                    int64_t iy0 = ty * 4 - g->pt, ix0 = tx * 4 - g->pl;
+                    const float *xb = x + n * ad->nstride + bi * NK_BLK * hw;
+                    v8f d[6][6];
+                    if (iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= g->h &&
+                        ix0 + 6 <= g->w) {
+                        const float *q = xb + (iy0 * g->w + ix0) * NK_BLK;
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++)
+                                V8_LOAD(d[a][b],
+                                        q + (a * g->w + b) * NK_BLK);
+                    } else {
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++) {
+                                int64_t iy = iy0 + a, ix = ix0 + b;
+                                if (iy >= 0 && iy < g->h && ix >= 0 &&
+                                    ix < g->w)
+                                    V8_LOAD(d[a][b],
+                                            xb + (iy * g->w + ix) * NK_BLK);
+                                else
+                                    d[a][b] = zero;
+                            }
+                    }
+                    v8f r[6][6];
+                    for (int b = 0; b < 6; b++) {
+                        v8f col[6] = {d[0][b], d[1][b], d[2][b],
+                                      d[3][b], d[4][b], d[5][b]}, o[6];
+                        BT6(col, o);
+                        for (int a = 0; a < 6; a++)
+                            r[a][b] = o[a];
+                    }
+                    for (int a = 0; a < 6; a++) {
+                        v8f o[6];
+                        BT6(r[a], o);
+                        for (int b = 0; b < 6; b++)
+                            tt[a * 6 + b][l] = o[b];
+                    }
+                }
+                float *vc = vs + (size_t)(bi * NK_BLK) * nr + (size_t)l0;
+                for (int xi = 0; xi < 36; xi++)
+                    store_t8(tt[xi], vc + (size_t)xi * xi_stride,
+                             (size_t)nr, nch);
+            }
+        }
+    }
+}
+
 static void input_transform(const wino *p, const float *x, const addr *ad,
                             int64_t t0, int64_t nt, float *v)
 {
     if (ad->ps == 1)
         input_transform_at(p, x, ad, 1, t0, nt, v);
+    else if (p->ukr->nr % 8 == 0)
+        input_transform_blk(p, x, ad, t0, nt, v);
     else
         input_transform_at(p, x, ad, NK_BLK, t0, nt, v);
 }
