@@ -490,6 +490,103 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
     }
 }
 
+/* output_transform for an NCHW8c output: groups of 8 channels that start
+ * on a block boundary are transformed over tiles as before, and each 4x4
+ * position's 8x8 (channel, tile) block is transposed so that a pixel's 8
+ * channels leave in one vector (bias, residual and activation on the
+ * vector). Channels of blocks this task shares with another (the M tiles
+ * need not align to 8) go one by one through output_transform_at. */
+static void output_transform_blk(const nk_step *st, const wino *p,
+                                 const float *mb, size_t xi_m, int64_t m0,
+                                 int64_t mend, int64_t t0, int64_t nt,
+                                 const addr *ad)
+{
+    const nk_conv_geom *g = &p->g;
+    const float *bias =
+        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
+    const float *res = st->residual ? st->residual->data : NULL;
+    float *y = st->out[0]->data;
+    int64_t tb = p->tb, per = p->th * p->tw, plane = g->oh * g->ow;
+    float lo, hi;
+    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
+    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
+                  st->act == NK_ACT_CLIP;
+    for (int64_t mo = m0; mo < mend;) {
+        if (mo % NK_BLK != 0 || mo + NK_BLK > mend) {
+            output_transform_at(st, p, mb + (size_t)(mo - m0) * (size_t)tb,
+                                xi_m, mo, mo + 1, t0, nt, ad, NK_BLK);
+            mo++;
+            continue;
+        }
+        v8f bv = {0};
+        if (bias)
+            V8_LOAD(bv, bias + mo);
+        for (int64_t j0 = 0; j0 < nt; j0 += 8) {
+            v8f ob[16][8];
+            for (int ch = 0; ch < NK_BLK; ch++) {
+                const float *mrow = mb + (size_t)(mo + ch - m0) * (size_t)tb;
+                v8f q[4][6], o[4][4];
+                for (int bcol = 0; bcol < 6; bcol++) {
+                    v8f col[6], oo[4];
+                    for (int a = 0; a < 6; a++)
+                        V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) *
+                                                   xi_m + (size_t)j0);
+                    AT6(col, oo);
+                    for (int a = 0; a < 4; a++)
+                        q[a][bcol] = oo[a];
+                }
+                for (int a = 0; a < 4; a++)
+                    AT6(q[a], o[a]);
+                for (int a = 0; a < 4; a++)
+                    for (int bb = 0; bb < 4; bb++)
+                        ob[a * 4 + bb][ch] = o[a][bb];
+            }
+            float tr[16][8][NK_BLK]; /* [position][tile][channel] */
+            for (int pos = 0; pos < 16; pos++)
+                store_t8(ob[pos], &tr[pos][0][0], NK_BLK, NK_BLK);
+            int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
+            for (int l = 0; l < lanes; l++) {
+                int64_t t = t0 + j0 + l;
+                int64_t n = t / per, ty = (t % per) / p->tw;
+                int64_t tx = t % p->tw;
+                size_t off = (size_t)(n * ad->nstride + mo * plane);
+                for (int a = 0; a < 4; a++) {
+                    int64_t oy = ty * 4 + a;
+                    if (oy >= g->oh)
+                        break;
+                    for (int bb = 0; bb < 4; bb++) {
+                        int64_t ox = tx * 4 + bb;
+                        if (ox >= g->ow)
+                            break;
+                        size_t po = off + (size_t)(oy * g->ow + ox) * NK_BLK;
+                        v8f val;
+                        V8_LOAD(val, tr[a * 4 + bb][l]);
+                        val += bv;
+                        if (res) {
+                            v8f rv;
+                            V8_LOAD(rv, res + po);
+                            val += rv;
+                        }
+                        float f[NK_BLK];
+                        memcpy(f, &val, sizeof f);
+                        if (in_reg) {
+                            for (int k = 0; k < NK_BLK; k++) {
+                                f[k] = f[k] < lo ? lo : f[k];
+                                f[k] = f[k] > hi ? hi : f[k];
+                            }
+                        } else {
+                            nk_act_apply(st->act, st->act_a0, st->act_a1, f,
+                                         NK_BLK);
+                        }
+                        memcpy(y + po, f, sizeof f);
+                    }
+                }
+            }
+        }
+        mo += NK_BLK;
+    }
+}
+
 /* NCHW8c output: zero the padding lanes (channels >= M of the last block)
  * of the pixels of tiles [t0, t0+nt). */
 static void zero_pad_lanes(const wino *p, float *y, const addr *ad,
@@ -563,8 +660,7 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
         if (aout.ps == 1) {
             output_transform_at(st, p, mb, xi_m, m0, mend, t0, nt, &aout, 1);
         } else {
-            output_transform_at(st, p, mb, xi_m, m0, mend, t0, nt, &aout,
-                                NK_BLK);
+            output_transform_blk(st, p, mb, xi_m, m0, mend, t0, nt, &aout);
             if (mt == p->mtiles - 1)
                 zero_pad_lanes(p, y, &aout, t0, nt);
         }
