@@ -76,7 +76,8 @@ struct nk_kernel {
 extern const nk_kernel NK_KERNELS[];
 extern const int NK_KERNEL_COUNT;
 
-/* The kernel for a step (NULL if none). reference = only NK_ISA_REF. */
+/* The kernel for a step among the NCHW rows (NULL if none). reference =
+ * only NK_ISA_REF. */
 const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
                                   bool reference);
 /* The same among rows whose .layout is layout (-1: any) or, when any_in,

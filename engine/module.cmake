@@ -7,6 +7,8 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/dw-avx2.c
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/rowdot-avx2.c
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/eltwise-avx2.c
+    ${CMAKE_SOURCE_DIR}/engine/kernels/x86/dwconv-blocked-avx2.c
+    ${CMAKE_SOURCE_DIR}/engine/kernels/x86/eltwise-blocked-avx2.c
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
   set_source_files_properties(
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/gemm-avx512.c

@@ -44,19 +44,13 @@ static void set_layout(nk_tensor *t, nk_layout l)
                                                             &t->shape);
 }
 
-/* The copy of value t in layout want, made (with its reorder step, placed
- * right after t's producer) on first request. */
-static nk_status layout_copy(nk_ctx *ctx, nk_plan *p, nk_tensor *t,
-                             nk_layout want, nk_tensor **out)
+/* A new value like t in layout want, registered as t's other-layout copy. */
+static nk_status new_copy(nk_ctx *ctx, nk_plan *p, nk_tensor *t,
+                          nk_layout want, nk_tensor **out)
 {
-    int ti = (int)(t - p->vals);
-    if (p->alias[ti] >= 0) {
-        *out = &p->vals[p->alias[ti]];
-        return NK_OK;
-    }
     if (p->n_vals >= p->cap_vals || p->n_steps >= p->cap_steps)
         return nk_fail(ctx, NK_NOMEM, "planner: too many layout copies");
-    int a = p->n_vals++;
+    int ti = (int)(t - p->vals), a = p->n_vals++;
     nk_tensor *c = &p->vals[a];
     *c = *t;
     c->data = NULL;
@@ -65,10 +59,17 @@ static nk_status layout_copy(nk_ctx *ctx, nk_plan *p, nk_tensor *t,
     p->val_ptrs[a] = c;
     p->alias[ti] = a;
     p->alias[a] = ti;
+    *out = c;
+    return NK_OK;
+}
 
+/* A reorder step from -> to, inserted at position pos of the steps. */
+static nk_status insert_reorder(nk_ctx *ctx, nk_plan *p, nk_tensor *from,
+                                nk_tensor *to, int pos)
+{
     nk_node *n = &p->xnodes[p->n_xnodes++];
     memset(n, 0, sizeof *n);
-    n->name = t->name;
+    n->name = from->name;
     n->op = NK_OP_IDENTITY;
     nk_step rs;
     memset(&rs, 0, sizeof rs);
@@ -82,17 +83,31 @@ static nk_status layout_copy(nk_ctx *ctx, nk_plan *p, nk_tensor *t,
         nk_free(rs.out);
         return nk_fail(ctx, NK_NOMEM, "out of memory planning");
     }
-    rs.in[0] = t;
-    rs.out[0] = c;
+    rs.in[0] = from;
+    rs.out[0] = to;
     rs.nth = p->threads;
     rs.cpu = &p->cpu;
-    int pos = nk_plan_producer(p, t) + 1;
     memmove(&p->steps[pos + 1], &p->steps[pos],
             sizeof(nk_step) * (size_t)(p->n_steps - pos));
     p->steps[pos] = rs;
     p->n_steps++;
-    *out = c;
     return NK_OK;
+}
+
+/* The copy of value t in layout want, made (with its reorder step, placed
+ * right after t's producer) on first request. */
+static nk_status layout_copy(nk_ctx *ctx, nk_plan *p, nk_tensor *t,
+                             nk_layout want, nk_tensor **out)
+{
+    int ti = (int)(t - p->vals);
+    if (p->alias[ti] >= 0) {
+        *out = &p->vals[p->alias[ti]];
+        return NK_OK;
+    }
+    nk_status st = new_copy(ctx, p, t, want, out);
+    if (!st)
+        st = insert_reorder(ctx, p, t, *out, nk_plan_producer(p, t) + 1);
+    return st;
 }
 
 /* The layout to prefer for a step: its first input's, except that an Add
@@ -111,23 +126,16 @@ static nk_layout preferred_layout(const nk_plan *p, const nk_step *s)
     return is_act4(s->in[0]) ? s->in[0]->layout : NK_LAYOUT_DEFAULT;
 }
 
-nk_status nk_plan_pick_kernel(nk_ctx *ctx, nk_plan *p)
+nk_status nk_plan_pick_kernel(nk_ctx *ctx, nk_plan *p, int *index)
 {
-    nk_step *s = &p->steps[p->n_steps - 1];
+    int si = *index;
+    nk_step *s = &p->steps[si];
     if (!p->layouts) {
         s->kernel = nk_kernel_select(s, &p->cpu, p->reference);
         return NK_OK;
     }
-    bool graph_out = false;
-    for (int o = 0; o < s->n_out; o++)
-        graph_out |= is_graph_output(p, s->out[o]);
-    const nk_kernel *k;
-    if (graph_out) /* graph outputs are NCHW */
-        k = nk_kernel_select_layout(s, &p->cpu, false, NK_LAYOUT_DEFAULT,
-                                    false);
-    else
-        k = nk_kernel_select_layout(s, &p->cpu, false,
-                                    (int)preferred_layout(p, s), true);
+    const nk_kernel *k = nk_kernel_select_layout(
+        s, &p->cpu, false, (int)preferred_layout(p, s), true);
     if (!k)
         k = nk_kernel_select(s, &p->cpu, false);
     s->kernel = k;
@@ -141,14 +149,33 @@ nk_status nk_plan_pick_kernel(nk_ctx *ctx, nk_plan *p)
         if (t->layout == want)
             continue;
         nk_tensor *c = NULL;
+        int before = p->n_steps;
         nk_status st = layout_copy(ctx, p, t, want, &c);
         if (st)
             return st;
-        s = &p->steps[p->n_steps - 1]; /* moved by the insertion */
+        si += p->n_steps - before; /* inserted before this step */
+        s = &p->steps[si];
         s->in[j] = c;
     }
-    for (int o = 0; o < s->n_out; o++)
-        if (is_act4(s->out[o]))
-            set_layout(s->out[o], k->layout);
+    for (int o = 0; o < s->n_out; o++) {
+        nk_tensor *y = s->out[o];
+        if (!is_act4(y))
+            continue;
+        if (k->layout == NK_LAYOUT_DEFAULT || !is_graph_output(p, y)) {
+            set_layout(y, k->layout);
+            continue;
+        }
+        /* Graph outputs stay NCHW: the step writes a blocked copy and a
+         * reorder right after it fills the output. */
+        nk_tensor *c = NULL;
+        nk_status st = new_copy(ctx, p, y, k->layout, &c);
+        if (!st)
+            st = insert_reorder(ctx, p, c, y, si + 1);
+        if (st)
+            return st;
+        s = &p->steps[si];
+        s->out[o] = c;
+    }
+    *index = si;
     return NK_OK;
 }

@@ -354,11 +354,11 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
         s->act_a1 = n->act_a1;
         s->nth = p->threads;
         s->cpu = &p->cpu;
-        p->n_steps++;
-        st = nk_plan_pick_kernel(ctx, p);
+        int si = p->n_steps++;
+        st = nk_plan_pick_kernel(ctx, p, &si);
         if (st)
             goto fail;
-        s = &p->steps[p->n_steps - 1];
+        s = &p->steps[si];
         if (!s->kernel) {
             st = nk_fail_node(ctx, NK_UNSUPPORTED, n,
                               "no kernel for dtype %s%s",

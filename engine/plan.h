@@ -53,13 +53,14 @@ nk_status nk_place_by_liveness(nk_ctx *ctx, int n, const int *def,
                                int n_pos, size_t *offs, size_t *total);
 
 /*
- * nk_plan_pick_kernel — choose the kernel of the plan's last step from
- * the layouts its inputs have, give its inputs the layouts the kernel
- * reads (inserting reorder steps right after their producers, which moves
- * the last step but keeps it last) and its outputs the kernel's layout
+ * nk_plan_pick_kernel — choose the kernel of step *index from the layouts
+ * its inputs have, give its inputs the layouts the kernel reads (inserting
+ * reorder steps right after their producers, which moves the step: *index
+ * is updated) and its outputs the kernel's layout; a graph output in
+ * NCHW8c is written to a copy and reordered right after the step
  * (engine/plan-layout.c).
  */
-nk_status nk_plan_pick_kernel(nk_ctx *ctx, nk_plan *p);
+nk_status nk_plan_pick_kernel(nk_ctx *ctx, nk_plan *p, int *index);
 
 /* Index of the step that writes t, or -1 (graph input, initializer). */
 int nk_plan_producer(const nk_plan *p, const nk_tensor *t);

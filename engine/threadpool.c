@@ -18,8 +18,10 @@ struct nk_pool {
     pthread_cond_t wake, done;
     nk_task_fn fn;
     void *arg;
-    unsigned long gen;      /* bumped for every task (atomic reads) */
-    int remaining;          /* workers still busy with the task */
+    unsigned long gen;      /* bumped for every task (atomic) */
+    int remaining;          /* workers still busy with the task (atomic) */
+    int sleepers;           /* workers waiting on wake (atomic) */
+    int caller_sleeps;      /* the caller waits on done (atomic) */
     int stop;
 };
 
@@ -30,6 +32,21 @@ typedef struct worker_arg {
 
 #define NK_SPIN_ITERS 20000
 
+static void cpu_relax(void)
+{
+    __asm__ volatile("" ::: "memory");
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Hand-offs spin on atomics and fall back to the mutex and condition
+ * variables only when the other side sleeps. Each side publishes "I sleep"
+ * before re-checking the condition it waits for, and the other side
+ * changes that condition before checking "sleeps" (both sequentially
+ * consistent), so one of the two always sees the other: no lost wake-up.
+ */
 static void *worker(void *a)
 {
     worker_arg wa = *(worker_arg *)a;
@@ -39,32 +56,35 @@ static void *worker(void *a)
     for (;;) {
         /* Spin first: the next task usually follows within microseconds. */
         for (int i = 0; i < NK_SPIN_ITERS; i++) {
-            if (__atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != seen ||
+            if (__atomic_load_n(&p->gen, __ATOMIC_SEQ_CST) != seen ||
                 __atomic_load_n(&p->stop, __ATOMIC_ACQUIRE))
                 break;
-            __asm__ volatile("" ::: "memory");
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            cpu_relax();
         }
-        pthread_mutex_lock(&p->mu);
-        while (p->gen == seen && !p->stop)
-            pthread_cond_wait(&p->wake, &p->mu);
-        if (p->stop) {
+        if (__atomic_load_n(&p->gen, __ATOMIC_SEQ_CST) == seen &&
+            !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&p->mu);
+            __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+            while (__atomic_load_n(&p->gen, __ATOMIC_SEQ_CST) == seen &&
+                   !p->stop)
+                pthread_cond_wait(&p->wake, &p->mu);
+            __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&p->mu);
-            return NULL;
         }
-        seen = p->gen;
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE))
+            return NULL;
+        seen = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST);
         nk_task_fn fn = p->fn;
         void *arg = p->arg;
-        pthread_mutex_unlock(&p->mu);
 
         fn(arg, wa.ith, p->n);
 
-        pthread_mutex_lock(&p->mu);
-        if (--p->remaining == 0)
+        if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
+            __atomic_load_n(&p->caller_sleeps, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
 }
 
@@ -131,18 +151,29 @@ void nk_pool_run(nk_pool *p, nk_task_fn fn, void *arg)
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->mu);
+    /* Workers read fn/arg after seeing the new gen (release/acquire via
+     * the sequentially consistent increment). */
     p->fn = fn;
     p->arg = arg;
-    p->remaining = p->n - 1;
-    __atomic_add_fetch(&p->gen, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    __atomic_store_n(&p->remaining, p->n - 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
 
     fn(arg, 0, p->n);
 
+    for (int i = 0; i < NK_SPIN_ITERS; i++) {
+        if (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) == 0)
+            return;
+        cpu_relax();
+    }
     pthread_mutex_lock(&p->mu);
-    while (p->remaining > 0)
+    __atomic_store_n(&p->caller_sleeps, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) > 0)
         pthread_cond_wait(&p->done, &p->mu);
+    __atomic_store_n(&p->caller_sleeps, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&p->mu);
 }

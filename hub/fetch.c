@@ -350,6 +350,15 @@ static nk_status run(nk_ctx *ctx, xfer *x, const char *url, bool api)
         if (attempt >= env->retries) {
             nk_errmsg_prefix(ctx, "gave up after %d attempt%s", attempt + 1,
                              attempt ? "s" : "");
+            if (rc == CURLE_COULDNT_RESOLVE_HOST ||
+                rc == CURLE_COULDNT_RESOLVE_PROXY ||
+                rc == CURLE_COULDNT_CONNECT) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s", nk_errmsg(ctx));
+                nk_fail(ctx, st, "%s (no network? models already in the "
+                        "cache load with --offline; NNKIT_HUB_MIRROR=URL "
+                        "fetches from a mirror instead)", msg);
+            }
             return st;
         }
         long delay = env->backoff_ms;

@@ -3,6 +3,7 @@
  * hand-written array. nk_kernel_select picks per node at plan time.
  */
 #include "engine/kernels/kernels-impl.h"
+#include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
 #include "engine/kernels/rowdot.h"
 
@@ -92,6 +93,45 @@ const nk_kernel NK_KERNELS[] = {
      .supports = nk_conv_fast_supports, .prepare = nk_conv_fast_prepare,
      .release = nk_conv_fast_release, .run = nk_conv_fast_run,
      .residual = true},
+    /* NCHW8c (blocked.h): depthwise Conv, pools, element-wise */
+    {.name = "conv2d_dw_nchw8c_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 60, .supports = nk_dwblk_avx2_supports,
+     .prepare = nk_dwblk_avx2_prepare, .release = nk_dwblk_avx2_release,
+     .run = nk_dwblk_avx2_run, .layout = NK_LAYOUT_NCHW8C},
+    {.name = "maxpool_nchw8c_avx2", .op = NK_OP_MAXPOOL, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 60,
+     .supports = nk_poolblk_avx2_supports,
+     .prepare = nk_poolblk_avx2_prepare, .release = REL,
+     .run = nk_poolblk_avx2_run, .layout = NK_LAYOUT_NCHW8C},
+    {.name = "avgpool_nchw8c_avx2", .op = NK_OP_AVGPOOL, .dtype = NK_F32,
+     .isa = NK_ISA_AVX2, .priority = 60,
+     .supports = nk_poolblk_avx2_supports,
+     .prepare = nk_poolblk_avx2_prepare, .release = REL,
+     .run = nk_poolblk_avx2_run, .layout = NK_LAYOUT_NCHW8C},
+    {.name = "globalavgpool_nchw8c_avx2", .op = NK_OP_GLOBALAVGPOOL,
+     .dtype = NK_F32, .isa = NK_ISA_AVX2, .priority = 60,
+     .run = nk_gapblk_avx2_run, .layout = NK_LAYOUT_NCHW8C},
+#define NK_UNARY_BLK(NAME, OP)                                             \
+    {.name = NAME, .op = OP, .dtype = NK_F32, .isa = NK_ISA_AVX2,          \
+     .priority = 60, .supports = nk_unaryblk_avx2_supports,                \
+     .run = nk_unaryblk_avx2_run, .layout = NK_LAYOUT_NCHW8C}
+    NK_UNARY_BLK("relu_nchw8c_avx2", NK_OP_RELU),
+    NK_UNARY_BLK("clip_nchw8c_avx2", NK_OP_CLIP),
+    NK_UNARY_BLK("leakyrelu_nchw8c_avx2", NK_OP_LEAKYRELU),
+    NK_UNARY_BLK("sigmoid_nchw8c_avx2", NK_OP_SIGMOID),
+    NK_UNARY_BLK("tanh_nchw8c_avx2", NK_OP_TANH),
+    NK_UNARY_BLK("hardsigmoid_nchw8c_avx2", NK_OP_HARDSIGMOID),
+    NK_UNARY_BLK("hardswish_nchw8c_avx2", NK_OP_HARDSWISH),
+#undef NK_UNARY_BLK
+#define NK_BINARY_BLK(NAME, OP)                                            \
+    {.name = NAME, .op = OP, .dtype = NK_F32, .isa = NK_ISA_AVX2,          \
+     .priority = 60, .supports = nk_binaryblk_avx2_supports,               \
+     .run = nk_binaryblk_avx2_run, .layout = NK_LAYOUT_NCHW8C}
+    NK_BINARY_BLK("add_nchw8c_avx2", NK_OP_ADD),
+    NK_BINARY_BLK("sub_nchw8c_avx2", NK_OP_SUB),
+    NK_BINARY_BLK("mul_nchw8c_avx2", NK_OP_MUL),
+    NK_BINARY_BLK("div_nchw8c_avx2", NK_OP_DIV),
+#undef NK_BINARY_BLK
 #endif
     /* Normalisation */
     {.name = "batchnorm_ref", .op = NK_OP_BATCHNORM, .dtype = NK_F32,
@@ -226,7 +266,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 13
+#define NK_X86_KERNELS 28
 #else
 #define NK_X86_KERNELS 0
 #endif
@@ -254,8 +294,6 @@ static bool isa_available(nk_isa isa, const nk_cpu *cpu)
 const nk_kernel *nk_kernel_select(const nk_step *st, const nk_cpu *cpu,
                                   bool reference)
 {
-    /* Rows of another layout run only where the planner chose layouts
-     * (engine/plan-layout.c). */
     return nk_kernel_select_layout(st, cpu, reference, NK_LAYOUT_DEFAULT,
                                    false);
 }
