@@ -5,14 +5,20 @@
  * and each 6x6 result becomes a 4x4 output tile: 36 multiplies per 16
  * outputs per channel pair instead of 144. The weight transform G g G^T
  * is done once at plan time (in double). The epilogue (bias, residual,
- * activation) is applied in the output transform. Error: see
+ * activation) is applied in the output transform. Input, output and
+ * residual may each be NCHW or NCHW8c (engine/kernels/blocked.h; the
+ * layouts are read from the tensors at run time). Error: see
  * docs/performance.md (measured, and bounded by tests/test-fastkernels.c).
  */
+#include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
 #include "engine/kernels/kernels-impl.h"
 #include "engine/ops/conv-impl.h"
 
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,22 +196,45 @@ too_big:
                    "overflow", st->node->name);
 }
 
-/* Transform tiles [t0, t0+nt) of every channel into v: for position xi,
- * NR-tile strip s, channel c: NR values (zero for tiles past the end). */
 /* Eight tiles side by side: GCC lowers the arithmetic to whatever vector
  * unit the baseline has (SSE2 pairs on x86-64). */
 typedef float v8f __attribute__((vector_size(32)));
 
 #define V8_LOAD(dst, p) memcpy(&(dst), (p), sizeof(v8f))
 
+/* Where a tensor's elements sit (engine/kernels/blocked.h): element
+ * (n, c, pixel) at n * nstride + (c / 8) * 8 * hw + (c % 8) * ls
+ * + pixel * ps. NCHW: (c * hw, hw, 1); NCHW8c: (CB * 8 * hw, 1, 8). */
+typedef struct addr {
+    int64_t nstride, ls, ps;
+} addr;
+
+static addr addr_of(const nk_tensor *t)
+{
+    int64_t c = t->shape.d[1], hw = t->shape.d[2] * t->shape.d[3];
+    addr a;
+    nk_blk_strides(t, &a.ls, &a.ps);
+    a.nstride = t->layout == NK_LAYOUT_NCHW8C ? nk_blk_cb(c) * NK_BLK * hw
+                                              : c * hw;
+    return a;
+}
+
+static inline int64_t chan_off(const addr *a, int64_t c, int64_t hw)
+{
+    return c / NK_BLK * NK_BLK * hw + c % NK_BLK * a->ls;
+}
+
 /* Transform tiles [t0, t0+nt) of every channel into v: for position xi,
- * NR-tile strip s, channel c: NR values (zero for tiles past the end). */
-static void input_transform(const wino *p, const float *x, int64_t t0,
-                            int64_t nt, float *v)
+ * NR-tile strip s, channel c: NR values (zero for tiles past the end).
+ * ps is a literal at each call, so each layout gets its own copy. */
+static inline __attribute__((always_inline)) void
+input_transform_at(const wino *p, const float *x, const addr *ad, int64_t ps,
+                   int64_t t0, int64_t nt, float *v)
 {
     const nk_conv_geom *g = &p->g;
     int nr = p->ukr->nr;
     int64_t c = g->c, tb = p->tb, per = p->th * p->tw, hw = g->h * g->w;
+    int64_t rs = g->w * ps; /* one input row */
     size_t xi_stride = (size_t)c * (size_t)tb;
     int64_t base[32], ty0[32], tx0[32];
     bool inside[32], valid[32];
@@ -222,11 +251,12 @@ static void input_transform(const wino *p, const float *x, int64_t t0,
             tx0[l] = tx * 4 - g->pl;
             inside[l] = ty0[l] >= 0 && tx0[l] >= 0 && ty0[l] + 6 <= g->h &&
                         tx0[l] + 6 <= g->w;
-            base[l] = n * c * hw;
+            base[l] = n * ad->nstride;
         }
         float *vs = v + (size_t)(s0 / nr) * (size_t)c * nr;
         for (int64_t ci = 0; ci < c; ci++) {
             float *vc = vs + (size_t)ci * nr;
+            int64_t co = chan_off(ad, ci, hw);
             for (int l0 = 0; l0 < nr; l0 += 8) {
                 v8f d[6][6];
                 for (int l = 0; l < 8; l++) {
@@ -237,19 +267,19 @@ static void input_transform(const wino *p, const float *x, int64_t t0,
                                 d[a][b][l] = 0.0f;
                         continue;
                     }
-                    const float *xp = x + base[ll] + ci * hw;
+                    const float *xp = x + base[ll] + co;
                     if (inside[ll]) {
-                        const float *q = xp + ty0[ll] * g->w + tx0[ll];
+                        const float *q = xp + (ty0[ll] * g->w + tx0[ll]) * ps;
                         for (int a = 0; a < 6; a++)
                             for (int b = 0; b < 6; b++)
-                                d[a][b][l] = q[a * g->w + b];
+                                d[a][b][l] = q[a * rs + b * ps];
                     } else {
                         for (int a = 0; a < 6; a++)
                             for (int b = 0; b < 6; b++) {
                                 int64_t iy = ty0[ll] + a, ix = tx0[ll] + b;
                                 d[a][b][l] = iy >= 0 && iy < g->h &&
                                                      ix >= 0 && ix < g->w
-                                                 ? xp[iy * g->w + ix]
+                                                 ? xp[iy * rs + ix * ps]
                                                  : 0.0f;
                             }
                     }
@@ -276,6 +306,307 @@ static void input_transform(const wino *p, const float *x, int64_t t0,
     }
 }
 
+/* Store the transpose of the 8x8 block r (row = tile, column = channel)
+ * as rows[ch * rstride + (0..7)] for channels ch < nch. */
+static inline void store_t8(const v8f r[8], float *rows, size_t rstride,
+                            int nch)
+{
+#if defined(__SSE2__)
+    __m128 lo[8], hi[8];
+    for (int i = 0; i < 8; i++) {
+        memcpy(&lo[i], &r[i], sizeof(__m128));
+        memcpy(&hi[i], (const float *)&r[i] + 4, sizeof(__m128));
+    }
+    _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
+    _MM_TRANSPOSE4_PS(lo[4], lo[5], lo[6], lo[7]);
+    _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
+    _MM_TRANSPOSE4_PS(hi[4], hi[5], hi[6], hi[7]);
+    for (int ch = 0; ch < nch; ch++) {
+        const __m128 *q = ch < 4 ? lo : hi;
+        _mm_storeu_ps(rows + (size_t)ch * rstride, q[ch % 4]);
+        _mm_storeu_ps(rows + (size_t)ch * rstride + 4, q[ch % 4 + 4]);
+    }
+#else
+    for (int ch = 0; ch < nch; ch++)
+        for (int l = 0; l < 8; l++)
+            rows[(size_t)ch * rstride + (size_t)l] = r[l][ch];
+#endif
+}
+
+/* input_transform for an NCHW8c input: one tile's 8 channels of a pixel
+ * are one vector, so the transform runs over channels, tile by tile, and
+ * eight tiles' results are transposed into v's [channel][tile] rows. */
+static void input_transform_blk(const wino *p, const float *x,
+                                const addr *ad, int64_t t0, int64_t nt,
+                                float *v)
+{
+    const nk_conv_geom *g = &p->g;
+    int nr = p->ukr->nr;
+    int64_t c = g->c, tb = p->tb, per = p->th * p->tw, hw = g->h * g->w;
+    int64_t cb = nk_blk_cb(c);
+    size_t xi_stride = (size_t)c * (size_t)tb;
+    const v8f zero = {0};
+    for (int64_t s0 = 0; s0 < tb; s0 += nr) {
+        float *vs = v + (size_t)(s0 / nr) * (size_t)c * nr;
+        for (int64_t bi = 0; bi < cb; bi++) {
+            int nch = (int)(c - bi * NK_BLK < NK_BLK ? c - bi * NK_BLK
+                                                       : NK_BLK);
+            for (int l0 = 0; l0 < nr; l0 += 8) {
+                v8f tt[36][8];
+                for (int l = 0; l < 8; l++) {
+                    int64_t j = s0 + l0 + l, t = t0 + j;
+                    if (j >= nt) {
+                        for (int xi = 0; xi < 36; xi++)
+                            tt[xi][l] = zero;
+                        continue;
+                    }
+                    int64_t n = t / per, ty = (t % per) / p->tw;
+                    int64_t tx = t % p->tw;
+                    int64_t iy0 = ty * 4 - g->pt, ix0 = tx * 4 - g->pl;
+                    const float *xb = x + n * ad->nstride + bi * NK_BLK * hw;
+                    v8f d[6][6];
+                    if (iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= g->h &&
+                        ix0 + 6 <= g->w) {
+                        const float *q = xb + (iy0 * g->w + ix0) * NK_BLK;
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++)
+                                V8_LOAD(d[a][b],
+                                        q + (a * g->w + b) * NK_BLK);
+                    } else {
+                        for (int a = 0; a < 6; a++)
+                            for (int b = 0; b < 6; b++) {
+                                int64_t iy = iy0 + a, ix = ix0 + b;
+                                if (iy >= 0 && iy < g->h && ix >= 0 &&
+                                    ix < g->w)
+                                    V8_LOAD(d[a][b],
+                                            xb + (iy * g->w + ix) * NK_BLK);
+                                else
+                                    d[a][b] = zero;
+                            }
+                    }
+                    v8f r[6][6];
+                    for (int b = 0; b < 6; b++) {
+                        v8f col[6] = {d[0][b], d[1][b], d[2][b],
+                                      d[3][b], d[4][b], d[5][b]}, o[6];
+                        BT6(col, o);
+                        for (int a = 0; a < 6; a++)
+                            r[a][b] = o[a];
+                    }
+                    for (int a = 0; a < 6; a++) {
+                        v8f o[6];
+                        BT6(r[a], o);
+                        for (int b = 0; b < 6; b++)
+                            tt[a * 6 + b][l] = o[b];
+                    }
+                }
+                float *vc = vs + (size_t)(bi * NK_BLK) * nr + (size_t)l0;
+                for (int xi = 0; xi < 36; xi++)
+                    store_t8(tt[xi], vc + (size_t)xi * xi_stride,
+                             (size_t)nr, nch);
+            }
+        }
+    }
+}
+
+static void input_transform(const wino *p, const float *x, const addr *ad,
+                            int64_t t0, int64_t nt, float *v)
+{
+    if (ad->ps == 1)
+        input_transform_at(p, x, ad, 1, t0, nt, v);
+    else if (p->ukr->nr % 8 == 0)
+        input_transform_blk(p, x, ad, t0, nt, v);
+    else
+        input_transform_at(p, x, ad, NK_BLK, t0, nt, v);
+}
+
+/* Output transform and epilogue of output channels [m0, mend) for tiles
+ * [t0, t0+nt), eight tiles at a time (mb has tb >= 8-aligned columns, so
+ * reading past nt is in bounds). y and the residual share the addressing
+ * ad; ps is a literal at each call. */
+static inline __attribute__((always_inline)) void
+output_transform_at(const nk_step *st, const wino *p, const float *mb,
+                    size_t xi_m, int64_t m0, int64_t mend, int64_t t0,
+                    int64_t nt, const addr *ad, int64_t ps)
+{
+    const nk_conv_geom *g = &p->g;
+    const float *bias =
+        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
+    const float *res = st->residual ? st->residual->data : NULL;
+    float *y = st->out[0]->data;
+    int64_t tb = p->tb, per = p->th * p->tw, plane = g->oh * g->ow;
+    int64_t rs = g->ow * ps;
+    float lo, hi;
+    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
+    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
+                  st->act == NK_ACT_CLIP;
+    for (int64_t mo = m0; mo < mend; mo++) {
+        float bv = bias ? bias[mo] : 0.0f;
+        const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
+        int64_t co = chan_off(ad, mo, plane);
+        for (int64_t j0 = 0; j0 < nt; j0 += 8) {
+            v8f q[4][6], o[4][4];
+            for (int bcol = 0; bcol < 6; bcol++) {
+                v8f col[6], oo[4];
+                for (int a = 0; a < 6; a++)
+                    V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) * xi_m +
+                                        (size_t)j0);
+                AT6(col, oo);
+                for (int a = 0; a < 4; a++)
+                    q[a][bcol] = oo[a];
+            }
+            for (int a = 0; a < 4; a++)
+                AT6(q[a], o[a]);
+            int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
+            for (int l = 0; l < lanes; l++) {
+                int64_t t = t0 + j0 + l;
+                int64_t n = t / per, ty = (t % per) / p->tw;
+                int64_t tx = t % p->tw;
+                size_t off = (size_t)(n * ad->nstride + co);
+                float *yp = y + off;
+                const float *rp = res ? res + off : NULL;
+                for (int a = 0; a < 4; a++) {
+                    int64_t oy = ty * 4 + a;
+                    if (oy >= g->oh)
+                        break;
+                    for (int bb = 0; bb < 4; bb++) {
+                        int64_t ox = tx * 4 + bb;
+                        if (ox >= g->ow)
+                            break;
+                        float val = o[a][bb][l] + bv;
+                        if (rp)
+                            val += rp[oy * rs + ox * ps];
+                        if (in_reg) {
+                            val = val < lo ? lo : val;
+                            val = val > hi ? hi : val;
+                        } else {
+                            nk_act_apply(st->act, st->act_a0, st->act_a1,
+                                         &val, 1);
+                        }
+                        yp[oy * rs + ox * ps] = val;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* output_transform for an NCHW8c output: groups of 8 channels that start
+ * on a block boundary are transformed over tiles as before, and each 4x4
+ * position's 8x8 (channel, tile) block is transposed so that a pixel's 8
+ * channels leave in one vector (bias, residual and activation on the
+ * vector). Channels of blocks this task shares with another (the M tiles
+ * need not align to 8) go one by one through output_transform_at. */
+static void output_transform_blk(const nk_step *st, const wino *p,
+                                 const float *mb, size_t xi_m, int64_t m0,
+                                 int64_t mend, int64_t t0, int64_t nt,
+                                 const addr *ad)
+{
+    const nk_conv_geom *g = &p->g;
+    const float *bias =
+        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
+    const float *res = st->residual ? st->residual->data : NULL;
+    float *y = st->out[0]->data;
+    int64_t tb = p->tb, per = p->th * p->tw, plane = g->oh * g->ow;
+    float lo, hi;
+    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
+    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
+                  st->act == NK_ACT_CLIP;
+    for (int64_t mo = m0; mo < mend;) {
+        if (mo % NK_BLK != 0 || mo + NK_BLK > mend) {
+            output_transform_at(st, p, mb + (size_t)(mo - m0) * (size_t)tb,
+                                xi_m, mo, mo + 1, t0, nt, ad, NK_BLK);
+            mo++;
+            continue;
+        }
+        v8f bv = {0};
+        if (bias)
+            V8_LOAD(bv, bias + mo);
+        for (int64_t j0 = 0; j0 < nt; j0 += 8) {
+            v8f ob[16][8];
+            for (int ch = 0; ch < NK_BLK; ch++) {
+                const float *mrow = mb + (size_t)(mo + ch - m0) * (size_t)tb;
+                v8f q[4][6], o[4][4];
+                for (int bcol = 0; bcol < 6; bcol++) {
+                    v8f col[6], oo[4];
+                    for (int a = 0; a < 6; a++)
+                        V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) *
+                                                   xi_m + (size_t)j0);
+                    AT6(col, oo);
+                    for (int a = 0; a < 4; a++)
+                        q[a][bcol] = oo[a];
+                }
+                for (int a = 0; a < 4; a++)
+                    AT6(q[a], o[a]);
+                for (int a = 0; a < 4; a++)
+                    for (int bb = 0; bb < 4; bb++)
+                        ob[a * 4 + bb][ch] = o[a][bb];
+            }
+            float tr[16][8][NK_BLK]; /* [position][tile][channel] */
+            for (int pos = 0; pos < 16; pos++)
+                store_t8(ob[pos], &tr[pos][0][0], NK_BLK, NK_BLK);
+            int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
+            for (int l = 0; l < lanes; l++) {
+                int64_t t = t0 + j0 + l;
+                int64_t n = t / per, ty = (t % per) / p->tw;
+                int64_t tx = t % p->tw;
+                size_t off = (size_t)(n * ad->nstride + mo * plane);
+                for (int a = 0; a < 4; a++) {
+                    int64_t oy = ty * 4 + a;
+                    if (oy >= g->oh)
+                        break;
+                    for (int bb = 0; bb < 4; bb++) {
+                        int64_t ox = tx * 4 + bb;
+                        if (ox >= g->ow)
+                            break;
+                        size_t po = off + (size_t)(oy * g->ow + ox) * NK_BLK;
+                        v8f val;
+                        V8_LOAD(val, tr[a * 4 + bb][l]);
+                        val += bv;
+                        if (res) {
+                            v8f rv;
+                            V8_LOAD(rv, res + po);
+                            val += rv;
+                        }
+                        float f[NK_BLK];
+                        memcpy(f, &val, sizeof f);
+                        if (in_reg) {
+                            for (int k = 0; k < NK_BLK; k++) {
+                                f[k] = f[k] < lo ? lo : f[k];
+                                f[k] = f[k] > hi ? hi : f[k];
+                            }
+                        } else {
+                            nk_act_apply(st->act, st->act_a0, st->act_a1, f,
+                                         NK_BLK);
+                        }
+                        memcpy(y + po, f, sizeof f);
+                    }
+                }
+            }
+        }
+        mo += NK_BLK;
+    }
+}
+
+/* NCHW8c output: zero the padding lanes (channels >= M of the last block)
+ * of the pixels of tiles [t0, t0+nt). */
+static void zero_pad_lanes(const wino *p, float *y, const addr *ad,
+                           int64_t t0, int64_t nt)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t m = g->m, plane = g->oh * g->ow, per = p->th * p->tw;
+    if (m % NK_BLK == 0)
+        return;
+    int64_t c0 = m / NK_BLK * NK_BLK;
+    for (int64_t t = t0; t < t0 + nt; t++) {
+        int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
+        float *yb = y + n * ad->nstride + c0 * plane;
+        for (int64_t oy = ty * 4; oy < ty * 4 + 4 && oy < g->oh; oy++)
+            for (int64_t ox = tx * 4; ox < tx * 4 + 4 && ox < g->ow; ox++)
+                for (int64_t l = m - c0; l < NK_BLK; l++)
+                    yb[(oy * g->ow + ox) * NK_BLK + l] = 0.0f;
+    }
+}
+
 void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
 {
     const wino *p = st->params;
@@ -286,15 +617,9 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     const nk_ukr *u = p->ukr;
     int mr = u->mr, nr = u->nr;
     const float *x = st->in[0]->data;
-    const float *bias =
-        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
-    const float *res = st->residual ? st->residual->data : NULL;
     float *y = st->out[0]->data;
     int64_t c = g->c, m = g->m, tb = p->tb;
-    float lo, hi;
-    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
-    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
-                  st->act == NK_ACT_CLIP;
+    addr ain = addr_of(st->in[0]), aout = addr_of(st->out[0]);
 
     uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
     base = (base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
@@ -304,7 +629,6 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     size_t xi_v = (size_t)c * (size_t)tb;
     size_t xi_m = (size_t)p->mtile_rows * (size_t)tb;
     const nk_epilogue none = {NULL, NULL, 0, -INFINITY, INFINITY};
-    int64_t per = p->th * p->tw, plane = g->oh * g->ow;
 
     int64_t b, e, transformed = -1;
     nk_split(p->blocks * p->mtiles, ith, active, &b, &e);
@@ -313,7 +637,7 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
         int64_t t0 = blk * tb;
         int64_t nt = p->ntiles - t0 < tb ? p->ntiles - t0 : tb;
         if (transformed != blk) {
-            input_transform(p, x, t0, nt, v);
+            input_transform(p, x, &ain, t0, nt, v);
             transformed = blk;
         }
         int64_t m0 = mt * p->mtile_rows;
@@ -332,56 +656,13 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
                           (size_t)tb, NK_UKR_FIRST | NK_UKR_LAST, &none);
             }
         }
-        /* Output transform and epilogue, eight tiles at a time (mb has
-         * tb >= 8-aligned columns, so reading past nt is in bounds). */
         int64_t mend = m1 < m ? m1 : m;
-        for (int64_t mo = m0; mo < mend; mo++) {
-            float bv = bias ? bias[mo] : 0.0f;
-            const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
-            for (int64_t j0 = 0; j0 < nt; j0 += 8) {
-                v8f q[4][6], o[4][4];
-                for (int bcol = 0; bcol < 6; bcol++) {
-                    v8f col[6], oo[4];
-                    for (int a = 0; a < 6; a++)
-                        V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) *
-                                                   xi_m + (size_t)j0);
-                    AT6(col, oo);
-                    for (int a = 0; a < 4; a++)
-                        q[a][bcol] = oo[a];
-                }
-                for (int a = 0; a < 4; a++)
-                    AT6(q[a], o[a]);
-                int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
-                for (int l = 0; l < lanes; l++) {
-                    int64_t t = t0 + j0 + l;
-                    int64_t n = t / per, ty = (t % per) / p->tw;
-                    int64_t tx = t % p->tw;
-                    size_t off = (size_t)((n * m + mo) * plane);
-                    float *yp = y + off;
-                    const float *rp = res ? res + off : NULL;
-                    for (int a = 0; a < 4; a++) {
-                        int64_t oy = ty * 4 + a;
-                        if (oy >= g->oh)
-                            break;
-                        for (int bb = 0; bb < 4; bb++) {
-                            int64_t ox = tx * 4 + bb;
-                            if (ox >= g->ow)
-                                break;
-                            float val = o[a][bb][l] + bv;
-                            if (rp)
-                                val += rp[oy * g->ow + ox];
-                            if (in_reg) {
-                                val = val < lo ? lo : val;
-                                val = val > hi ? hi : val;
-                            } else {
-                                nk_act_apply(st->act, st->act_a0, st->act_a1,
-                                             &val, 1);
-                            }
-                            yp[oy * g->ow + ox] = val;
-                        }
-                    }
-                }
-            }
+        if (aout.ps == 1) {
+            output_transform_at(st, p, mb, xi_m, m0, mend, t0, nt, &aout, 1);
+        } else {
+            output_transform_blk(st, p, mb, xi_m, m0, mend, t0, nt, &aout);
+            if (mt == p->mtiles - 1)
+                zero_pad_lanes(p, y, &aout, t0, nt);
         }
     }
 }

@@ -35,20 +35,26 @@ const nk_kernel NK_KERNELS[] = {
      .supports = nk_conv_winograd_supports,
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
-     .residual = true},
+     .residual = true, .any_in_layout = true},
 #if defined(__x86_64__) || defined(_M_X64)
     {.name = "conv2d_winograd_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 35,
      .supports = nk_conv_winograd_supports,
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
-     .residual = true},
+     .residual = true, .any_in_layout = true},
+    {.name = "conv2d_winograd_nchw8c_avx2", .op = NK_OP_CONV,
+     .dtype = NK_F32, .isa = NK_ISA_AVX2, .priority = 36,
+     .supports = nk_conv_winograd_supports,
+     .prepare = nk_conv_winograd_prepare,
+     .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
+     .residual = true, .layout = NK_LAYOUT_NCHW8C, .any_in_layout = true},
     {.name = "conv2d_winograd_avx512", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX512, .priority = 45,
      .supports = nk_conv_winograd_supports,
      .prepare = nk_conv_winograd_prepare,
      .release = nk_conv_winograd_release, .run = nk_conv_winograd_run,
-     .residual = true},
+     .residual = true, .any_in_layout = true},
     {.name = "conv2d_depthwise_avx2", .op = NK_OP_CONV, .dtype = NK_F32,
      .isa = NK_ISA_AVX2, .priority = 50, .supports = nk_dw_avx2_supports,
      .prepare = nk_dw_avx2_prepare, .release = REL, .run = nk_dw_avx2_run},
@@ -266,7 +272,7 @@ const nk_kernel NK_KERNELS[] = {
 const int NK_KERNEL_COUNT = (int)(sizeof NK_KERNELS / sizeof NK_KERNELS[0]);
 
 #if defined(__x86_64__) || defined(_M_X64)
-#define NK_X86_KERNELS 28
+#define NK_X86_KERNELS 29
 #else
 #define NK_X86_KERNELS 0
 #endif
