@@ -320,7 +320,15 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
         p->ox_hi = p->ow;
     if (p->ox_lo > p->ox_hi)
         p->ox_lo = p->ox_hi;
-    p->seg = p->ow > SEG_PIX ? SEG_PIX : p->ow;
+    /* Equal segments (whole 4-pixel tiles) so that threads get equal
+     * shares: 196 pixels are 68 + 68 + 60, not 96 + 96 + 4. */
+    p->nseg = (p->ow + SEG_PIX - 1) / SEG_PIX;
+    if (p->nseg < 1)
+        p->nseg = 1;
+    p->seg = (p->ow + p->nseg - 1) / p->nseg;
+    p->seg = (p->seg + 3) / 4 * 4;
+    if (p->seg > p->ow)
+        p->seg = p->ow;
     if (p->seg < 1)
         p->seg = 1;
     p->nseg = (p->ow + p->seg - 1) / p->seg;
