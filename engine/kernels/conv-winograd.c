@@ -33,7 +33,9 @@ typedef struct wino {
     int64_t mpad;        /* M rounded up to MR */
     int64_t th, tw;      /* tiles per image, down and across */
     int64_t ntiles;      /* over the whole batch */
-    int64_t tb;          /* tiles per block (multiple of NR) */
+    int64_t tb;          /* most tiles in a block (multiple of NR) */
+    int64_t nstrip;      /* NR-tile strips; block b has strips
+                            [b * nstrip / blocks, (b+1) * nstrip / blocks) */
     int64_t blocks, mtiles, mtile_rows;
     size_t slot_bytes;
     int slots;
@@ -166,15 +168,21 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
     p->th = (g->oh + 3) / 4;
     p->tw = (g->ow + 3) / 4;
     p->ntiles = g->n * p->th * p->tw;
-    int64_t tb = BUDGET_FLOATS / (36 * (c + p->mpad)) / nr * nr;
-    if (tb < nr)
-        tb = nr;
-    int64_t per_thread = (p->ntiles + p->slots - 1) / p->slots;
-    per_thread = (per_thread + nr - 1) / nr * nr;
-    if (tb > per_thread)
-        tb = per_thread;
-    p->tb = tb;
-    p->blocks = (p->ntiles + tb - 1) / tb;
+    /* Blocks of whole NR-tile strips, as equal as possible and as many
+     * as a multiple of the threads, so every thread gets the same number
+     * of strips (give or take one); the budget bounds a block's scratch. */
+    int64_t nstrip = (p->ntiles + nr - 1) / nr;
+    int64_t per_blk = BUDGET_FLOATS / (36 * (c + p->mpad)) / nr;
+    if (per_blk < 1)
+        per_blk = 1;
+    int64_t nblk = (nstrip + per_blk - 1) / per_blk;
+    nblk = (nblk + p->slots - 1) / p->slots * p->slots;
+    if (nblk > nstrip)
+        nblk = nstrip;
+    p->nstrip = nstrip;
+    p->blocks = nblk;
+    p->tb = (nstrip + nblk - 1) / nblk * nr;
+    int64_t tb = p->tb;
     p->mtiles = 1;
     p->mtile_rows = p->mpad;
     int64_t strips = p->mpad / mr;
@@ -634,8 +642,9 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     nk_split(p->blocks * p->mtiles, ith, active, &b, &e);
     for (int64_t task = b; task < e; task++) {
         int64_t blk = task / p->mtiles, mt = task % p->mtiles;
-        int64_t t0 = blk * tb;
-        int64_t nt = p->ntiles - t0 < tb ? p->ntiles - t0 : tb;
+        int64_t t0 = blk * p->nstrip / p->blocks * nr;
+        int64_t t1 = (blk + 1) * p->nstrip / p->blocks * nr;
+        int64_t nt = (t1 < p->ntiles ? t1 : p->ntiles) - t0;
         if (transformed != blk) {
             input_transform(p, x, &ain, t0, nt, v);
             transformed = blk;
