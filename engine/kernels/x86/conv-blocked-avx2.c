@@ -47,6 +47,14 @@ typedef struct convblk {
     int64_t ox_lo, ox_hi; /* output columns whose taps are all inside */
     int64_t seg, nseg;   /* pixels per work item along a row */
     bool weights_major;  /* items ordered (n, group, row): weights hot */
+    /* Flat path: tiles of output pixels that may span rows, each pixel
+     * with its own input pointer; every tap is inside the map it reads,
+     * either because the conv has no padding or because each thread
+     * first copies the zero-padded image into its scratch (padcopy). */
+    bool flat, padcopy;
+    int64_t hp, wp;      /* the map the flat path reads */
+    int slots;
+    size_t slot_bytes;   /* scratch per thread (padcopy) */
 } convblk;
 
 /* Everything the micro-kernel needs about one call. */
@@ -57,6 +65,7 @@ typedef struct ukr_args {
     int64_t cbs;         /* floats between input channel blocks */
     int64_t ls;          /* floats between lanes of a block */
     int64_t rs;          /* floats between consecutive output pixels */
+    const float *px[12]; /* flat path: input of each pixel, channel 0 */
     int64_t tys, txs;    /* floats per ky, per kx step */
     int64_t nfull;       /* whole channel blocks to read */
     int tail;            /* lanes of the last, partial block (NCHW) */
@@ -103,21 +112,30 @@ static inline __attribute__((always_inline)) __m256 epi(const ukr_args *a,
  * stem reading NCHW), else -1. */
 static inline __attribute__((always_inline)) void
 ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
-         const int TAIL)
+         const int TAIL, const int FLAT)
 {
+    /* Pixel r reads xr[r] + ro[r] + tap + channel offsets (the offset
+     * may be negative before a valid tap's is added: kept an integer). */
+    const float *xr[12];
+    int64_t ro[12];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        xr[r] = FLAT ? a->px[r] : a->x;
+        ro[r] = FLAT ? 0 : a->xoff + r * a->rs;
+    }
     __m256 acc[12][FB];
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int f = 0; f < F; f++)
             acc[r][f] = _mm256_load_ps(a->bias + f * 8);
-    const int64_t ls = BLK ? 1 : a->ls, rs = a->rs;
+    const int64_t ls = BLK ? 1 : a->ls;
     for (int ky = a->ky0; ky < a->ky1; ky++)
         for (int kx = a->kx0; kx < a->kx1; kx++) {
-            const float *xt = a->x + (a->xoff + ky * a->tys + kx * a->txs);
+            const int64_t xt = ky * a->tys + kx * a->txs;
             const float *wt = a->w + (ky * a->kw + kx) * a->wtap;
             for (int64_t cb = 0; cb < a->nfull; cb++) {
-                const float *xl = xt + cb * a->cbs;
+                const int64_t xl = xt + cb * a->cbs;
                 const float *wl = wt + cb * 8 * F * 8;
 #pragma GCC unroll 8
                 for (int l = 0; l < 8; l++) {
@@ -127,7 +145,8 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
                         wv[f] = _mm256_load_ps(wl + (l * F + f) * 8);
 #pragma GCC unroll 12
                     for (int r = 0; r < R; r++) {
-                        __m256 xv = _mm256_broadcast_ss(xl + l * ls + r * rs);
+                        __m256 xv = _mm256_broadcast_ss(
+                            xr[r] + (ro[r] + xl + l * ls));
 #pragma GCC unroll 4
                         for (int f = 0; f < F; f++)
                             acc[r][f] = _mm256_fmadd_ps(xv, wv[f], acc[r][f]);
@@ -135,7 +154,7 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
                 }
             }
             if (!BLK && a->tail) {
-                const float *xl = xt + a->nfull * a->cbs;
+                const int64_t xl = xt + a->nfull * a->cbs;
                 const float *wl = wt + a->nfull * 8 * F * 8;
                 const int tail = TAIL >= 0 ? TAIL : a->tail;
 #pragma GCC unroll 8
@@ -146,7 +165,8 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
                         wv[f] = _mm256_load_ps(wl + (l * F + f) * 8);
 #pragma GCC unroll 12
                     for (int r = 0; r < R; r++) {
-                        __m256 xv = _mm256_broadcast_ss(xl + l * ls + r * rs);
+                        __m256 xv = _mm256_broadcast_ss(
+                            xr[r] + (ro[r] + xl + l * ls));
 #pragma GCC unroll 4
                         for (int f = 0; f < F; f++)
                             acc[r][f] = _mm256_fmadd_ps(xv, wv[f], acc[r][f]);
@@ -168,23 +188,25 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
 
 typedef void (*ukr_fn)(const ukr_args *a);
 
-#define UKR(R, F)                                                          \
-    static void ukr_##R##x##F##_b(const ukr_args *a)                       \
+#define UKR1(R, F, FL, SFX)                                                \
+    static void ukr_##R##x##F##_b##SFX(const ukr_args *a)                  \
     {                                                                      \
-        ukr_body(a, R, F, 1, -1);                                          \
+        ukr_body(a, R, F, 1, -1, FL);                                      \
     }                                                                      \
-    static void ukr_##R##x##F##_p(const ukr_args *a)                       \
+    static void ukr_##R##x##F##_p##SFX(const ukr_args *a)                  \
     {                                                                      \
         if (a->nfull == 0 && a->tail == 3)                                 \
-            ukr_body(a, R, F, 0, 3);                                       \
+            ukr_body(a, R, F, 0, 3, FL);                                   \
         else                                                               \
-            ukr_body(a, R, F, 0, -1);                                      \
+            ukr_body(a, R, F, 0, -1, FL);                                  \
     }
+#define UKR(R, F) UKR1(R, F, 0, ) UKR1(R, F, 1, f)
 UKR(1, 1) UKR(2, 1) UKR(3, 1) UKR(4, 1) UKR(5, 1) UKR(6, 1)
 UKR(7, 1) UKR(8, 1) UKR(9, 1) UKR(10, 1) UKR(11, 1) UKR(12, 1)
 UKR(1, 2) UKR(2, 2) UKR(3, 2) UKR(4, 2) UKR(5, 2) UKR(6, 2)
 UKR(1, 3) UKR(2, 3) UKR(3, 3) UKR(4, 3)
 #undef UKR
+#undef UKR1
 
 /* [blocked][F][R] */
 static const ukr_fn UKRS[2][FB + 1][13] = {
@@ -198,6 +220,20 @@ static const ukr_fn UKRS[2][FB + 1][13] = {
       ukr_7x1_b, ukr_8x1_b, ukr_9x1_b, ukr_10x1_b, ukr_11x1_b, ukr_12x1_b},
      {0, ukr_1x2_b, ukr_2x2_b, ukr_3x2_b, ukr_4x2_b, ukr_5x2_b, ukr_6x2_b},
      {0, ukr_1x3_b, ukr_2x3_b, ukr_3x3_b, ukr_4x3_b}},
+};
+
+/* The same, pixels from ukr_args.px. */
+static const ukr_fn UKRS_FLAT[2][FB + 1][13] = {
+    {{0},
+     {0, ukr_1x1_pf, ukr_2x1_pf, ukr_3x1_pf, ukr_4x1_pf, ukr_5x1_pf, ukr_6x1_pf,
+      ukr_7x1_pf, ukr_8x1_pf, ukr_9x1_pf, ukr_10x1_pf, ukr_11x1_pf, ukr_12x1_pf},
+     {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pf, ukr_4x2_pf, ukr_5x2_pf, ukr_6x2_pf},
+     {0, ukr_1x3_pf, ukr_2x3_pf, ukr_3x3_pf, ukr_4x3_pf}},
+    {{0},
+     {0, ukr_1x1_bf, ukr_2x1_bf, ukr_3x1_bf, ukr_4x1_bf, ukr_5x1_bf, ukr_6x1_bf,
+      ukr_7x1_bf, ukr_8x1_bf, ukr_9x1_bf, ukr_10x1_bf, ukr_11x1_bf, ukr_12x1_bf},
+     {0, ukr_1x2_bf, ukr_2x2_bf, ukr_3x2_bf, ukr_4x2_bf, ukr_5x2_bf, ukr_6x2_bf},
+     {0, ukr_1x3_bf, ukr_2x3_bf, ukr_3x3_bf, ukr_4x3_bf}},
 };
 
 bool nk_convblk_avx2_supports(const nk_step *st)
@@ -244,6 +280,48 @@ static void pack_weights(convblk *p, const float *w)
                                  : 0.0f;
                 }
     }
+}
+
+/* The flat path when it pays: an unpadded conv (every pixel interior),
+ * or a padded one whose padded image is cheap to copy per thread next to
+ * the thread's share of the FLOPs. Work items are (image, chunk of
+ * flattened pixels, group), chunks of whole 12-pixel tiles. */
+static void plan_flat(convblk *p, nk_step *st, double wbytes)
+{
+    const nk_conv_geom *g = &p->g;
+    bool padded = g->pt || g->pl || g->pb || g->pr;
+    p->slots = nk_kernel_slots(st);
+    p->hp = g->h + g->pt + g->pb;
+    p->wp = g->w + g->pl + g->pr;
+    if (padded) {
+        double cfl = (double)(p->cb * NK_BLK) * (double)(p->hp * p->wp);
+        double flops = 2.0 * (double)(g->m * g->c * p->taps) *
+                       (double)(g->oh * g->ow);
+        if (cfl * 4.0 > 4.0 * 1024 * 1024 || cfl * p->slots * 160.0 > flops)
+            return;
+        p->slot_bytes = ((size_t)cfl * sizeof(float) + ALIGN - 1) / ALIGN *
+                            ALIGN + ALIGN;
+        st->work_bytes = p->slot_bytes * (size_t)p->slots;
+        p->padcopy = true;
+    }
+    p->flat = true;
+    int64_t pix = g->oh * g->ow;
+    int64_t nseg = (pix + SEG_PIX - 1) / SEG_PIX;
+    /* Enough items that every thread gets a fair share. */
+    while (nseg * p->og * g->n < 4 * p->slots && nseg * 12 < pix)
+        nseg++;
+    int64_t seg = (pix + nseg - 1) / nseg;
+    seg = (seg + 11) / 12 * 12;
+    if (seg > pix)
+        seg = pix;
+    p->seg = seg;
+    p->nseg = (pix + seg - 1) / seg;
+    size_t xbytes = (size_t)(p->cb * NK_BLK * g->h * g->w) * sizeof(float);
+    double l2 = 256.0 * 1024;
+    double row_traffic = wbytes > l2 ? wbytes * (double)p->nseg : 0.0;
+    double wm_traffic =
+        (double)xbytes > l2 ? (double)xbytes * (double)p->og : 0.0;
+    p->weights_major = wm_traffic < row_traffic;
 }
 
 nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
@@ -343,6 +421,8 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
         (double)xbytes > l2 ? (double)xbytes * (double)p->og : 0.0;
     p->weights_major = wm_traffic < row_traffic;
     st->work_bytes = 0;
+    if (p->h != 1 || p->oh != 1)
+        plan_flat(p, st, (double)wbytes);
     return NK_OK;
 }
 
@@ -406,6 +486,79 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                          y + f * ohw * 8 + oxa * 8, (size_t)(oxb - oxa) * 8);
 }
 
+/* The zero-padded image n of in[0] into buf, in in[0]'s layout with
+ * (hp, wp) maps. */
+static void copy_padded(const convblk *p, const nk_step *st, int64_t n,
+                        int blk, float *buf)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t planes = blk ? p->cb : g->c, v = blk ? NK_BLK : 1;
+    const float *x = (const float *)st->in[0]->data +
+                     n * planes * v * g->h * g->w;
+    size_t rowb = (size_t)(p->wp * v) * sizeof(float);
+    for (int64_t c = 0; c < planes; c++) {
+        float *d = buf + c * p->hp * p->wp * v;
+        const float *s = x + c * g->h * g->w * v;
+        memset(d, 0, rowb * (size_t)g->pt);
+        d += g->pt * p->wp * v;
+        for (int64_t iy = 0; iy < g->h; iy++) {
+            memset(d, 0, (size_t)(g->pl * v) * sizeof(float));
+            memcpy(d + g->pl * v, s, (size_t)(g->w * v) * sizeof(float));
+            memset(d + (g->pl + g->w) * v, 0,
+                   (size_t)(g->pr * v) * sizeof(float));
+            d += p->wp * v;
+            s += g->w * v;
+        }
+        memset(d, 0, rowb * (size_t)g->pb);
+    }
+}
+
+/* Flattened output pixels [pa, pb) of image n, group o: every tap inside
+ * the (hp, wp) map at x (image n, channel 0). */
+static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
+                     const float *x, int64_t n, int64_t o, int64_t pa,
+                     int64_t pb, int blk, int64_t ps)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
+    int64_t ohw = g->oh * g->ow;
+    a->ky0 = 0;
+    a->ky1 = (int)g->kh;
+    a->kx0 = 0;
+    a->kx1 = (int)g->kw;
+    a->w = p->wpack + (size_t)(o * p->fb * 8 * p->taps * p->cp);
+    a->wtap = p->cp * fg * 8;
+    a->bias = p->bias + o * p->fb * 8;
+    size_t yoff = (size_t)(((n * p->mb + o * p->fb) * ohw) * 8);
+    float *y = (float *)st->out[0]->data + yoff;
+    const float *res =
+        st->residual ? (const float *)st->residual->data + yoff : NULL;
+    const ukr_fn *tab = UKRS_FLAT[blk][fg];
+    int rmax = RMAX[fg];
+    int64_t oy = pa / g->ow, ox = pa % g->ow;
+    int64_t rstep = g->sh * p->wp * ps, cstep = g->sw * ps;
+    for (int64_t q = pa; q < pb;) {
+        int R = (int)(pb - q < rmax ? pb - q : rmax);
+        const float *row = x + oy * rstep;
+        for (int r = 0; r < R; r++) {
+            a->px[r] = row + ox * cstep;
+            if (++ox == g->ow) {
+                ox = 0;
+                oy++;
+                row += rstep;
+            }
+        }
+        a->y = y + q * 8;
+        a->res = res ? res + q * 8 : NULL;
+        tab[R](a);
+        q += R;
+    }
+    if (st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH)
+        for (int64_t f = 0; f < fg; f++)
+            nk_act_apply(st->act, st->act_a0, st->act_a1,
+                         y + f * ohw * 8 + pa * 8, (size_t)(pb - pa) * 8);
+}
+
 void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
 {
     const convblk *p = st->params;
@@ -435,6 +588,49 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
             : st->act == NK_ACT_HARDSWISH   ? EPI_HSWISH
                                             : EPI_CLAMP;
 
+    if (p->flat) {
+        int active = nk_slots_active(nth, p->slots);
+        if (ith >= active)
+            return;
+        int64_t b, e;
+        nk_split(g->n * p->og * p->nseg, ith, active, &b, &e);
+        float *buf = NULL;
+        int64_t have = -1; /* image in buf */
+        int64_t cimg = blk ? p->cb * NK_BLK : g->c;
+        if (p->padcopy) {
+            uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
+            buf = (float *)((base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+            a.cbs = NK_BLK * p->hp * p->wp;
+            a.ls = blk ? 1 : p->hp * p->wp;
+            a.tys = g->dh * p->wp * ps;
+        }
+        for (int64_t i = b; i < e; i++) {
+            int64_t n, o, sg;
+            if (p->weights_major) {
+                sg = i % p->nseg;
+                o = i / p->nseg % p->og;
+                n = i / p->nseg / p->og;
+            } else {
+                o = i % p->og;
+                sg = i / p->og % p->nseg;
+                n = i / p->og / p->nseg;
+            }
+            const float *x;
+            if (p->padcopy) {
+                if (have != n)
+                    copy_padded(p, st, n, blk, buf);
+                have = n;
+                x = buf;
+            } else {
+                x = (const float *)st->in[0]->data + n * cimg * g->h * g->w;
+            }
+            int64_t pa = sg * p->seg;
+            int64_t pb = pa + p->seg < g->oh * g->ow ? pa + p->seg
+                                                      : g->oh * g->ow;
+            run_flat(p, st, &a, x, n, o, pa, pb, blk, ps);
+        }
+        return;
+    }
     int64_t rows = p->oh * p->nseg;
     int64_t b, e;
     nk_split(g->n * p->og * rows, ith, nth, &b, &e);
