@@ -29,6 +29,9 @@ static const int RMAX[FB + 1] = {0, 12, 6, 4};
 #define FB_CHOICE(mb) ((mb) >= 3 ? 3 : (mb))
 #endif
 #define ALIGN 64
+#ifndef KC_BYTES
+#define KC_BYTES (64 * 1024)
+#endif
 #ifndef SEG_PIX
 #define SEG_PIX 96 /* pixels per work item when a row is long (1x1 maps) */
 #endif
@@ -53,6 +56,7 @@ typedef struct convblk {
      * first copies the zero-padded image into its scratch (padcopy). */
     bool flat, padcopy;
     int64_t hp, wp;      /* the map the flat path reads */
+    int64_t kc;          /* input channel blocks per chunk (flat path) */
     int slots;
     size_t slot_bytes;   /* scratch per thread (padcopy) */
 } convblk;
@@ -77,6 +81,8 @@ typedef struct ukr_args {
     const float *res;    /* residual at the same offset, or NULL */
     int64_t ys;          /* floats between output blocks */
     int act;             /* in-register epilogue (ACT_* below) */
+    int accum;           /* start from y (a later channel chunk), not bias */
+    int final;           /* last channel chunk: residual + epilogue */
     __m256 lo, hi, a0, a1;
 } ukr_args;
 
@@ -128,7 +134,8 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int f = 0; f < F; f++)
-            acc[r][f] = _mm256_load_ps(a->bias + f * 8);
+            acc[r][f] = a->accum ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
+                                 : _mm256_load_ps(a->bias + f * 8);
     const int64_t ls = BLK ? 1 : a->ls;
     for (int ky = a->ky0; ky < a->ky1; ky++)
         for (int kx = a->kx0; kx < a->kx1; kx++) {
@@ -179,6 +186,10 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++) {
             __m256 v = acc[r][f];
+            if (!a->final) {
+                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
+                continue;
+            }
             if (a->res)
                 v = _mm256_add_ps(v,
                                   _mm256_loadu_ps(a->res + f * a->ys + r * 8));
@@ -305,6 +316,10 @@ static void plan_flat(convblk *p, nk_step *st, double wbytes)
         p->padcopy = true;
     }
     p->flat = true;
+    /* Channel chunks whose packed weights (one group) fit ~KC_BYTES. */
+    p->kc = KC_BYTES / (p->taps * NK_BLK * p->fb * NK_BLK * 4);
+    if (p->kc < 1)
+        p->kc = 1;
     int64_t pix = g->oh * g->ow;
     int64_t nseg = (pix + SEG_PIX - 1) / SEG_PIX;
     /* Enough items that every thread gets a fair share. */
@@ -535,24 +550,45 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
         st->residual ? (const float *)st->residual->data + yoff : NULL;
     const ukr_fn *tab = UKRS_FLAT[blk][fg];
     int rmax = RMAX[fg];
-    int64_t oy = pa / g->ow, ox = pa % g->ow;
     int64_t rstep = g->sh * p->wp * ps, cstep = g->sw * ps;
-    for (int64_t q = pa; q < pb;) {
-        int R = (int)(pb - q < rmax ? pb - q : rmax);
-        const float *row = x + oy * rstep;
-        for (int r = 0; r < R; r++) {
-            a->px[r] = row + ox * cstep;
-            if (++ox == g->ow) {
-                ox = 0;
-                oy++;
-                row += rstep;
+    /* Channel chunks of kc blocks: the group's weights for one chunk stay
+     * in L2 while every tile of the segment passes them; partial sums
+     * wait in y. */
+    int64_t nblk = a->nfull + (a->tail ? 1 : 0);
+    int64_t kc = p->kc < nblk ? p->kc : nblk;
+    const float *w0 = a->w;
+    int64_t nfull = a->nfull;
+    int tail = a->tail;
+    for (int64_t c0 = 0; c0 < nblk; c0 += kc) {
+        int64_t c1 = c0 + kc < nblk ? c0 + kc : nblk;
+        a->nfull = c1 <= nfull ? c1 - c0 : nfull - c0;
+        a->tail = c1 > nfull ? tail : 0;
+        a->w = w0 + c0 * 8 * fg * 8;
+        a->accum = c0 > 0;
+        a->final = c1 == nblk;
+        const float *xc = x + c0 * a->cbs;
+        int64_t oy = pa / g->ow, ox = pa % g->ow;
+        for (int64_t q = pa; q < pb;) {
+            int R = (int)(pb - q < rmax ? pb - q : rmax);
+            const float *row = xc + oy * rstep;
+            for (int r = 0; r < R; r++) {
+                a->px[r] = row + ox * cstep;
+                if (++ox == g->ow) {
+                    ox = 0;
+                    oy++;
+                    row += rstep;
+                }
             }
+            a->y = y + q * 8;
+            a->res = res ? res + q * 8 : NULL;
+            tab[R](a);
+            q += R;
         }
-        a->y = y + q * 8;
-        a->res = res ? res + q * 8 : NULL;
-        tab[R](a);
-        q += R;
     }
+    a->nfull = nfull;
+    a->tail = tail;
+    a->accum = 0;
+    a->final = 1;
     if (st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH)
         for (int64_t f = 0; f < fg; f++)
             nk_act_apply(st->act, st->act_a0, st->act_a1,
@@ -583,6 +619,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
     a.hi = _mm256_set1_ps(hi);
     a.a0 = _mm256_set1_ps(st->act_a0);
     a.a1 = _mm256_set1_ps(st->act_a1);
+    a.final = 1;
     a.act = st->act == NK_ACT_LEAKYRELU     ? EPI_LEAKY
             : st->act == NK_ACT_HARDSIGMOID ? EPI_HSIG
             : st->act == NK_ACT_HARDSWISH   ? EPI_HSWISH
