@@ -55,7 +55,9 @@ typedef struct convblk {
      * either because the conv has no padding or because each thread
      * first copies the zero-padded image into its scratch (padcopy). */
     bool flat, padcopy;
+    bool subcopy;        /* 1x1 strided: the copy holds only the pixels read */
     int64_t hp, wp;      /* the map the flat path reads */
+    int64_t fsh, fsw;    /* its strides */
     int64_t kc;          /* input channel blocks per chunk (flat path) */
     int slots;
     size_t slot_bytes;   /* scratch per thread (padcopy) */
@@ -301,19 +303,34 @@ static void plan_flat(convblk *p, nk_step *st, double wbytes)
 {
     const nk_conv_geom *g = &p->g;
     bool padded = g->pt || g->pl || g->pb || g->pr;
+    /* 1x1 strided: strided reads waste part of every line; a compact copy
+     * of the pixels read makes it a pointwise conv. */
+    bool sub = !padded && p->taps == 1 && (g->sh > 1 || g->sw > 1);
     p->slots = nk_kernel_slots(st);
     p->hp = g->h + g->pt + g->pb;
     p->wp = g->w + g->pl + g->pr;
-    if (padded) {
-        double cfl = (double)(p->cb * NK_BLK) * (double)(p->hp * p->wp);
+    p->fsh = g->sh;
+    p->fsw = g->sw;
+    if (padded || sub) {
+        int64_t hp = sub ? g->oh : p->hp, wp = sub ? g->ow : p->wp;
+        double cfl = (double)(p->cb * NK_BLK) * (double)(hp * wp);
         double flops = 2.0 * (double)(g->m * g->c * p->taps) *
                        (double)(g->oh * g->ow);
-        if (cfl * 4.0 > 4.0 * 1024 * 1024 || cfl * p->slots * 160.0 > flops)
-            return;
-        p->slot_bytes = ((size_t)cfl * sizeof(float) + ALIGN - 1) / ALIGN *
-                            ALIGN + ALIGN;
-        st->work_bytes = p->slot_bytes * (size_t)p->slots;
-        p->padcopy = true;
+        if (cfl * 4.0 <= 4.0 * 1024 * 1024 &&
+            cfl * p->slots * 160.0 <= flops) {
+            p->slot_bytes = ((size_t)cfl * sizeof(float) + ALIGN - 1) /
+                                ALIGN * ALIGN + ALIGN;
+            st->work_bytes = p->slot_bytes * (size_t)p->slots;
+            p->padcopy = padded;
+            p->subcopy = sub;
+            if (sub) {
+                p->hp = hp;
+                p->wp = wp;
+                p->fsh = p->fsw = 1;
+            }
+        } else if (padded) {
+            return; /* the row path with its bounds-checked borders */
+        }
     }
     p->flat = true;
     /* Channel chunks whose packed weights (one group) fit ~KC_BYTES. */
@@ -528,6 +545,30 @@ static void copy_padded(const convblk *p, const nk_step *st, int64_t n,
     }
 }
 
+/* The pixels a 1x1 strided conv reads of image n of in[0] into buf, in
+ * in[0]'s layout with (oh, ow) maps. */
+static void copy_sub(const convblk *p, const nk_step *st, int64_t n,
+                     int blk, float *buf)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t planes = blk ? p->cb : g->c;
+    const float *x = (const float *)st->in[0]->data +
+                     n * planes * (blk ? NK_BLK : 1) * g->h * g->w;
+    for (int64_t c = 0; c < planes; c++) {
+        const float *s = x + c * g->h * g->w * (blk ? NK_BLK : 1);
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const float *sr = s + oy * g->sh * g->w * (blk ? NK_BLK : 1);
+            if (blk)
+                for (int64_t ox = 0; ox < g->ow; ox++, buf += NK_BLK)
+                    _mm256_storeu_ps(buf, _mm256_loadu_ps(
+                                              sr + ox * g->sw * NK_BLK));
+            else
+                for (int64_t ox = 0; ox < g->ow; ox++)
+                    *buf++ = sr[ox * g->sw];
+        }
+    }
+}
+
 /* Flattened output pixels [pa, pb) of image n, group o: every tap inside
  * the (hp, wp) map at x (image n, channel 0). */
 static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
@@ -550,7 +591,7 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
         st->residual ? (const float *)st->residual->data + yoff : NULL;
     const ukr_fn *tab = UKRS_FLAT[blk][fg];
     int rmax = RMAX[fg];
-    int64_t rstep = g->sh * p->wp * ps, cstep = g->sw * ps;
+    int64_t rstep = p->fsh * p->wp * ps, cstep = p->fsw * ps;
     /* Channel chunks of kc blocks: the group's weights for one chunk stay
      * in L2 while every tile of the segment passes them; partial sums
      * wait in y. */
@@ -634,7 +675,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         float *buf = NULL;
         int64_t have = -1; /* image in buf */
         int64_t cimg = blk ? p->cb * NK_BLK : g->c;
-        if (p->padcopy) {
+        if (p->padcopy || p->subcopy) {
             uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
             buf = (float *)((base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
             a.cbs = NK_BLK * p->hp * p->wp;
@@ -653,8 +694,10 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
                 n = i / p->og / p->nseg;
             }
             const float *x;
-            if (p->padcopy) {
-                if (have != n)
+            if (p->padcopy || p->subcopy) {
+                if (have != n && p->subcopy)
+                    copy_sub(p, st, n, blk, buf);
+                else if (have != n)
                     copy_padded(p, st, n, blk, buf);
                 have = n;
                 x = buf;
