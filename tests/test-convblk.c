@@ -377,6 +377,11 @@ static void test_convblk_random(void)
         {2, 256, 14, 14, 72, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_RELU},
         {1, 3, 40, 40, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 0, 0, 2, NK_ACT_RELU},
         {2, 128, 9, 9, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, NK_ACT_SIGMOID},
+        /* Several segments per thread: padded / compacted rows copied
+         * per thread. */
+        {1, 64, 30, 30, 256, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, NK_ACT_RELU},
+        {2, 64, 40, 40, 512, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_RELU},
+        {1, 40, 30, 30, 256, 3, 3, 2, 2, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 2, NK_ACT_CLIP},
     };
     for (size_t i = 0; i < sizeof BIG / sizeof BIG[0]; i++)
         run_case(ctx, kr, &BIG[i]);

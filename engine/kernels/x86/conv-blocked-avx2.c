@@ -520,53 +520,60 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                          y + f * ohw * 8 + oxa * 8, (size_t)(oxb - oxa) * 8);
 }
 
-/* The zero-padded image n of in[0] into buf, in in[0]'s layout with
- * (hp, wp) maps. */
-static void copy_padded(const convblk *p, const nk_step *st, int64_t n,
-                        int blk, float *buf)
+/* Work item i of the flat path: image, group, pixel segment. */
+static void flat_item(const convblk *p, int64_t i, int64_t *n, int64_t *o,
+                      int64_t *sg)
+{
+    if (p->weights_major) {
+        *sg = i % p->nseg;
+        *o = i / p->nseg % p->og;
+        *n = i / p->nseg / p->og;
+    } else {
+        *o = i % p->og;
+        *sg = i / p->og % p->nseg;
+        *n = i / p->og / p->nseg;
+    }
+}
+
+/* Rows [oy0, oy1) of the zero-padded image n of in[0] into buf, in
+ * in[0]'s layout with (hp, wp) maps: the rows output rows [oy0, oy1)
+ * read (flat subcopy: the rows of its compacted map). */
+static void copy_rows(const convblk *p, const nk_step *st, int64_t n,
+                      int blk, float *buf, int64_t oy0, int64_t oy1)
 {
     const nk_conv_geom *g = &p->g;
     int64_t planes = blk ? p->cb : g->c, v = blk ? NK_BLK : 1;
     const float *x = (const float *)st->in[0]->data +
                      n * planes * v * g->h * g->w;
-    size_t rowb = (size_t)(p->wp * v) * sizeof(float);
+    int64_t py0 = oy0 * p->fsh, py1 = (oy1 - 1) * p->fsh + 1;
+    if (!p->subcopy)
+        py1 += (g->kh - 1) * g->dh;
     for (int64_t c = 0; c < planes; c++) {
-        float *d = buf + c * p->hp * p->wp * v;
         const float *s = x + c * g->h * g->w * v;
-        memset(d, 0, rowb * (size_t)g->pt);
-        d += g->pt * p->wp * v;
-        for (int64_t iy = 0; iy < g->h; iy++) {
+        float *d = buf + (c * p->hp + py0) * p->wp * v;
+        for (int64_t py = py0; py < py1; py++, d += p->wp * v) {
+            if (p->subcopy) {
+                const float *sr = s + py * g->sh * g->w * v;
+                if (blk)
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        _mm256_storeu_ps(d + ox * NK_BLK,
+                                         _mm256_loadu_ps(sr + ox * g->sw *
+                                                                  NK_BLK));
+                else
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        d[ox] = sr[ox * g->sw];
+                continue;
+            }
+            int64_t iy = py - g->pt;
+            if (iy < 0 || iy >= g->h) {
+                memset(d, 0, (size_t)(p->wp * v) * sizeof(float));
+                continue;
+            }
             memset(d, 0, (size_t)(g->pl * v) * sizeof(float));
-            memcpy(d + g->pl * v, s, (size_t)(g->w * v) * sizeof(float));
+            memcpy(d + g->pl * v, s + iy * g->w * v,
+                   (size_t)(g->w * v) * sizeof(float));
             memset(d + (g->pl + g->w) * v, 0,
                    (size_t)(g->pr * v) * sizeof(float));
-            d += p->wp * v;
-            s += g->w * v;
-        }
-        memset(d, 0, rowb * (size_t)g->pb);
-    }
-}
-
-/* The pixels a 1x1 strided conv reads of image n of in[0] into buf, in
- * in[0]'s layout with (oh, ow) maps. */
-static void copy_sub(const convblk *p, const nk_step *st, int64_t n,
-                     int blk, float *buf)
-{
-    const nk_conv_geom *g = &p->g;
-    int64_t planes = blk ? p->cb : g->c;
-    const float *x = (const float *)st->in[0]->data +
-                     n * planes * (blk ? NK_BLK : 1) * g->h * g->w;
-    for (int64_t c = 0; c < planes; c++) {
-        const float *s = x + c * g->h * g->w * (blk ? NK_BLK : 1);
-        for (int64_t oy = 0; oy < g->oh; oy++) {
-            const float *sr = s + oy * g->sh * g->w * (blk ? NK_BLK : 1);
-            if (blk)
-                for (int64_t ox = 0; ox < g->ow; ox++, buf += NK_BLK)
-                    _mm256_storeu_ps(buf, _mm256_loadu_ps(
-                                              sr + ox * g->sw * NK_BLK));
-            else
-                for (int64_t ox = 0; ox < g->ow; ox++)
-                    *buf++ = sr[ox * g->sw];
         }
     }
 }
@@ -702,23 +709,28 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
             a.ls = blk ? 1 : p->hp * p->wp;
             a.tys = g->dh * p->wp * ps;
         }
+        int64_t ohw = g->oh * g->ow;
         for (int64_t i = b; i < e; i++) {
             int64_t n, o, sg;
-            if (p->weights_major) {
-                sg = i % p->nseg;
-                o = i / p->nseg % p->og;
-                n = i / p->nseg / p->og;
-            } else {
-                o = i % p->og;
-                sg = i / p->og % p->nseg;
-                n = i / p->og / p->nseg;
-            }
+            flat_item(p, i, &n, &o, &sg);
             const float *x;
             if (p->padcopy || p->subcopy) {
-                if (have != n && p->subcopy)
-                    copy_sub(p, st, n, blk, buf);
-                else if (have != n)
-                    copy_padded(p, st, n, blk, buf);
+                if (have != n) {
+                    /* Only the rows this thread's items of image n read. */
+                    int64_t plo = ohw, phi = 0;
+                    for (int64_t j = i; j < e; j++) {
+                        int64_t nj, oj, sj;
+                        flat_item(p, j, &nj, &oj, &sj);
+                        if (nj != n)
+                            continue;
+                        int64_t qa = sj * p->seg;
+                        int64_t qb = qa + p->seg < ohw ? qa + p->seg : ohw;
+                        plo = qa < plo ? qa : plo;
+                        phi = qb > phi ? qb : phi;
+                    }
+                    copy_rows(p, st, n, blk, buf, plo / g->ow,
+                              (phi - 1) / g->ow + 1);
+                }
                 have = n;
                 x = buf;
             } else {
