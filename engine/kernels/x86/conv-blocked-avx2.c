@@ -697,8 +697,26 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         int active = nk_slots_active(nth, p->slots);
         if (ith >= active)
             return;
-        int64_t b, e;
-        nk_split(g->n * p->og * p->nseg, ith, active, &b, &e);
+        /* Items weighted by blocks x pixels (groups and segments differ
+         * in size): each thread takes the contiguous items whose middles
+         * fall in its share of the total. */
+        int64_t items = g->n * p->og * p->nseg, pix = g->oh * g->ow;
+        int64_t total = g->n * p->mb * pix, cum = 0, b = 0, e = 0;
+        for (int64_t i = 0; i < items; i++) {
+            int64_t n, o, sg;
+            flat_item(p, i, &n, &o, &sg);
+            int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb
+                                                   : p->fb;
+            int64_t len = pix - sg * p->seg < p->seg ? pix - sg * p->seg
+                                                     : p->seg;
+            int64_t c = fg * len;
+            if ((2 * cum + c) * active / (2 * total) == ith) {
+                if (e == 0)
+                    b = i;
+                e = i + 1;
+            }
+            cum += c;
+        }
         float *buf = NULL;
         int64_t have = -1; /* image in buf */
         int64_t cimg = blk ? p->cb * NK_BLK : g->c;
