@@ -59,7 +59,6 @@ typedef struct convblk {
     int64_t hp, wp;      /* the map the flat path reads */
     int64_t fsh, fsw;    /* its strides */
     int64_t kc;          /* input channel blocks per chunk (flat path) */
-    bool prefetch;       /* weights exceed L2: prefetch the next group's */
     int slots;
     size_t slot_bytes;   /* scratch per thread (padcopy) */
 } convblk;
@@ -355,7 +354,6 @@ static void plan_flat(convblk *p, nk_step *st, double wbytes)
     double wm_traffic =
         (double)xbytes > l2 ? (double)xbytes * (double)p->og : 0.0;
     p->weights_major = wm_traffic < row_traffic;
-    p->prefetch = wbytes > l2;
 }
 
 nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
@@ -587,21 +585,6 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
     const nk_conv_geom *g = &p->g;
     int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
     int64_t ohw = g->oh * g->ow;
-    /* Weights that do not stay in the caches: while this group works,
-     * fetch the next item's group into L2, a slice after every tile. */
-    const char *pf = NULL, *pf_end = NULL;
-    size_t pf_step = 0;
-    if (p->prefetch && !p->weights_major) {
-        int64_t on = o + 1 < p->og ? o + 1 : 0;
-        int64_t fgn = p->mb - on * p->fb < p->fb ? p->mb - on * p->fb : p->fb;
-        pf = (const char *)(p->wpack + (size_t)(on * p->fb * 8 * p->taps *
-                                                p->cp));
-        pf_end = pf + (size_t)(fgn * 8 * p->taps * p->cp) * sizeof(float);
-        int64_t calls = ((pb - pa + RMAX[fg] - 1) / RMAX[fg]) *
-                        ((a->nfull + (a->tail ? 1 : 0) + p->kc - 1) / p->kc);
-        pf_step = ((size_t)(pf_end - pf) / (size_t)(calls > 0 ? calls : 1) +
-                   63) / 64 * 64;
-    }
     a->ky0 = 0;
     a->ky1 = (int)g->kh;
     a->kx0 = 0;
@@ -648,9 +631,6 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
             a->res = res ? res + q * 8 : NULL;
             tab[R](a);
             q += R;
-            for (const char *e = pf + pf_step; pf < pf_end && pf < e;
-                 pf += 64)
-                _mm_prefetch(pf, _MM_HINT_T1);
         }
     }
     a->nfull = nfull;
