@@ -6,7 +6,12 @@
  * R*F ymm accumulators and, for every tap and input channel, broadcasts
  * the R input values and FMAs them with F packed weight vectors. No
  * im2col, no run-time packing; bias, residual and the activation are
- * applied before the store. Compiled with -mavx2 -mfma for this file only.
+ * applied before the store. Small maps and strided convs take a flat
+ * path: tiles of pixels that may span rows, each pixel with its own input
+ * pointer, every tap interior (no padding, a per-thread zero-padded copy,
+ * or for 1x1 strided convs a compact copy of the pixels read); input
+ * channels in chunks so a group's weights stay in L2. Compiled with
+ * -mavx2 -mfma for this file only.
  */
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
@@ -238,14 +243,18 @@ static const ukr_fn UKRS[2][FB + 1][13] = {
 /* The same, pixels from ukr_args.px. */
 static const ukr_fn UKRS_FLAT[2][FB + 1][13] = {
     {{0},
-     {0, ukr_1x1_pf, ukr_2x1_pf, ukr_3x1_pf, ukr_4x1_pf, ukr_5x1_pf, ukr_6x1_pf,
-      ukr_7x1_pf, ukr_8x1_pf, ukr_9x1_pf, ukr_10x1_pf, ukr_11x1_pf, ukr_12x1_pf},
-     {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pf, ukr_4x2_pf, ukr_5x2_pf, ukr_6x2_pf},
+     {0, ukr_1x1_pf, ukr_2x1_pf, ukr_3x1_pf, ukr_4x1_pf, ukr_5x1_pf,
+      ukr_6x1_pf, ukr_7x1_pf, ukr_8x1_pf, ukr_9x1_pf, ukr_10x1_pf,
+      ukr_11x1_pf, ukr_12x1_pf},
+     {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pf, ukr_4x2_pf, ukr_5x2_pf,
+      ukr_6x2_pf},
      {0, ukr_1x3_pf, ukr_2x3_pf, ukr_3x3_pf, ukr_4x3_pf}},
     {{0},
-     {0, ukr_1x1_bf, ukr_2x1_bf, ukr_3x1_bf, ukr_4x1_bf, ukr_5x1_bf, ukr_6x1_bf,
-      ukr_7x1_bf, ukr_8x1_bf, ukr_9x1_bf, ukr_10x1_bf, ukr_11x1_bf, ukr_12x1_bf},
-     {0, ukr_1x2_bf, ukr_2x2_bf, ukr_3x2_bf, ukr_4x2_bf, ukr_5x2_bf, ukr_6x2_bf},
+     {0, ukr_1x1_bf, ukr_2x1_bf, ukr_3x1_bf, ukr_4x1_bf, ukr_5x1_bf,
+      ukr_6x1_bf, ukr_7x1_bf, ukr_8x1_bf, ukr_9x1_bf, ukr_10x1_bf,
+      ukr_11x1_bf, ukr_12x1_bf},
+     {0, ukr_1x2_bf, ukr_2x2_bf, ukr_3x2_bf, ukr_4x2_bf, ukr_5x2_bf,
+      ukr_6x2_bf},
      {0, ukr_1x3_bf, ukr_2x3_bf, ukr_3x3_bf, ukr_4x3_bf}},
 };
 
