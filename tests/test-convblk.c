@@ -3,7 +3,9 @@
  * reference conv2d_nchw_ref on random shapes: odd channel counts, maps
  * from 1x1 up, kernels 1/3/5/7, strides 1-3, dilations 1-2, asymmetric
  * pads, bias, residual, every activation, NCHW and NCHW8c input, 1-3
- * threads. Bound: 1e-5 relative (max|y-ref| / max(1, max|ref|)).
+ * threads; small maps, 1x1 strided convs and batch 2 for the flat path
+ * (tiles spanning rows, padded / compacted per-thread copies, channel
+ * chunks). Bound: 1e-5 relative (max|y-ref| / max(1, max|ref|)).
  */
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
@@ -112,6 +114,7 @@ static void make_node(conv_case *k, const conv_cfg *c)
 }
 
 static int n_run;
+static bool g_may_decline; /* skip shapes supports() declines */
 
 static void run_case(nk_ctx *ctx, const nk_kernel *kr, const conv_cfg *c)
 {
@@ -195,6 +198,20 @@ static void run_case(nk_ctx *ctx, const nk_kernel *kr, const conv_cfg *c)
     st.act_a0 = a0;
     st.act_a1 = a1;
     st.residual = c->residual ? &tr : NULL;
+    if (g_may_decline && !kr->supports(&st)) {
+        /* Winograd's 3x3 stride-1 shapes. */
+        kr->release(&st);
+        nk_free_aligned(xb);
+        nk_free_aligned(rb);
+        nk_free_aligned(yb);
+        free(y_ref);
+        free(y_got);
+        free(res);
+        free(x);
+        free(w);
+        free(b);
+        return;
+    }
     CHECKF(kr->supports(&st), "supports() declined c=%d m=%d k=%dx%d s=%d,%d "
            "h=%d w=%d", c->c, c->m, c->kh, c->kw, c->sh, c->sw, c->h, c->w);
     REQUIRE_OK(ctx, kr->prepare(ctx, &st));
@@ -308,6 +325,44 @@ static void test_convblk_random(void)
                       .act = (nk_act)rnd_int(0, NK_ACT_COUNT - 1)};
         run_case(ctx, kr, &c);
     }
+    /* Small maps (1x1..9x9) with pads, 1x1 strided convs, batch 2: the
+     * flat path (tiles spanning rows, padded or compacted copies, channel
+     * chunks when C is large). */
+    for (int iter = 0; iter < 150; iter++) {
+        conv_cfg c;
+        memset(&c, 0, sizeof c);
+        c.n = rnd_int(1, 2);
+        c.c = rnd_int(0, 2) ? rnd_int(1, 40) : 8 * rnd_int(8, 20);
+        c.m = rnd_int(0, 2) ? rnd_int(1, 50) : 8 * rnd_int(1, 8);
+        c.h = rnd_int(1, 9);
+        c.w = rnd_int(0, 2) ? c.h : rnd_int(1, 9);
+        if (iter % 2) {
+            c.kh = c.kw = 1;
+            c.sh = rnd_int(1, 3);
+            c.sw = rnd_int(0, 2) ? c.sh : rnd_int(1, 3);
+        } else {
+            c.kh = c.kw = 3;
+            c.sh = c.sw = rnd_int(1, 2);
+            c.pt = rnd_int(0, 2);
+            c.pl = rnd_int(0, 2);
+            c.pb = rnd_int(0, 2);
+            c.pr = rnd_int(0, 2);
+            if (c.h + c.pt + c.pb < 3)
+                c.pt = c.pb = 1;
+            if (c.w + c.pl + c.pr < 3)
+                c.pl = c.pr = 1;
+        }
+        c.dh = c.dw = 1;
+        c.group = 1;
+        c.bias = rnd_int(0, 3) != 0;
+        c.residual = rnd_int(0, 1);
+        c.blocked_in = rnd_int(0, 2) != 0;
+        c.nth = rnd_int(1, 3);
+        c.act = (nk_act)rnd_int(0, NK_ACT_COUNT - 1);
+        g_may_decline = true;
+        run_case(ctx, kr, &c);
+        g_may_decline = false;
+    }
     /* Larger model-like shapes: pointwise with long rows, 3x3 / 7x7 stride
      * 2 stems reading NCHW with C = 3, 3x3 on a 7x7 map. */
     static const conv_cfg BIG[] = {
@@ -318,6 +373,15 @@ static void test_convblk_random(void)
         {1, 130, 7, 7, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, NK_ACT_RELU},
         {1, 300, 14, 14, 90, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_SIGMOID},
         {2, 64, 15, 15, 40, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 2, NK_ACT_TANH},
+        {1, 512, 7, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, NK_ACT_RELU},
+        {2, 256, 14, 14, 72, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_RELU},
+        {1, 3, 40, 40, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 0, 0, 2, NK_ACT_RELU},
+        {2, 128, 9, 9, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, NK_ACT_SIGMOID},
+        /* Several segments per thread: padded / compacted rows copied
+         * per thread. */
+        {1, 64, 30, 30, 256, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, NK_ACT_RELU},
+        {2, 64, 40, 40, 512, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_RELU},
+        {1, 40, 30, 30, 256, 3, 3, 2, 2, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 2, NK_ACT_CLIP},
     };
     for (size_t i = 0; i < sizeof BIG / sizeof BIG[0]; i++)
         run_case(ctx, kr, &BIG[i]);

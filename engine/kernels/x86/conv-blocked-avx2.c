@@ -6,7 +6,12 @@
  * R*F ymm accumulators and, for every tap and input channel, broadcasts
  * the R input values and FMAs them with F packed weight vectors. No
  * im2col, no run-time packing; bias, residual and the activation are
- * applied before the store. Compiled with -mavx2 -mfma for this file only.
+ * applied before the store. Small maps and strided convs take a flat
+ * path: tiles of pixels that may span rows, each pixel with its own input
+ * pointer, every tap interior (no padding, a per-thread zero-padded copy,
+ * or for 1x1 strided convs a compact copy of the pixels read); input
+ * channels in chunks so a group's weights stay in L2. Compiled with
+ * -mavx2 -mfma for this file only.
  */
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
@@ -29,6 +34,9 @@ static const int RMAX[FB + 1] = {0, 12, 6, 4};
 #define FB_CHOICE(mb) ((mb) >= 3 ? 3 : (mb))
 #endif
 #define ALIGN 64
+#ifndef KC_BYTES
+#define KC_BYTES (64 * 1024)
+#endif
 #ifndef SEG_PIX
 #define SEG_PIX 96 /* pixels per work item when a row is long (1x1 maps) */
 #endif
@@ -47,6 +55,17 @@ typedef struct convblk {
     int64_t ox_lo, ox_hi; /* output columns whose taps are all inside */
     int64_t seg, nseg;   /* pixels per work item along a row */
     bool weights_major;  /* items ordered (n, group, row): weights hot */
+    /* Flat path: tiles of output pixels that may span rows, each pixel
+     * with its own input pointer; every tap is inside the map it reads,
+     * either because the conv has no padding or because each thread
+     * first copies the zero-padded image into its scratch (padcopy). */
+    bool flat, padcopy;
+    bool subcopy;        /* 1x1 strided: the copy holds only the pixels read */
+    int64_t hp, wp;      /* the map the flat path reads */
+    int64_t fsh, fsw;    /* its strides */
+    int64_t kc;          /* input channel blocks per chunk (flat path) */
+    int slots;
+    size_t slot_bytes;   /* scratch per thread (padcopy) */
 } convblk;
 
 /* Everything the micro-kernel needs about one call. */
@@ -57,6 +76,7 @@ typedef struct ukr_args {
     int64_t cbs;         /* floats between input channel blocks */
     int64_t ls;          /* floats between lanes of a block */
     int64_t rs;          /* floats between consecutive output pixels */
+    const float *px[12]; /* flat path: input of each pixel, channel 0 */
     int64_t tys, txs;    /* floats per ky, per kx step */
     int64_t nfull;       /* whole channel blocks to read */
     int tail;            /* lanes of the last, partial block (NCHW) */
@@ -68,6 +88,8 @@ typedef struct ukr_args {
     const float *res;    /* residual at the same offset, or NULL */
     int64_t ys;          /* floats between output blocks */
     int act;             /* in-register epilogue (ACT_* below) */
+    int accum;           /* start from y (a later channel chunk), not bias */
+    int final;           /* last channel chunk: residual + epilogue */
     __m256 lo, hi, a0, a1;
 } ukr_args;
 
@@ -103,21 +125,31 @@ static inline __attribute__((always_inline)) __m256 epi(const ukr_args *a,
  * stem reading NCHW), else -1. */
 static inline __attribute__((always_inline)) void
 ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
-         const int TAIL)
+         const int TAIL, const int FLAT)
 {
+    /* Pixel r reads xr[r] + ro[r] + tap + channel offsets (the offset
+     * may be negative before a valid tap's is added: kept an integer). */
+    const float *xr[12];
+    int64_t ro[12];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        xr[r] = FLAT ? a->px[r] : a->x;
+        ro[r] = FLAT ? 0 : a->xoff + r * a->rs;
+    }
     __m256 acc[12][FB];
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int f = 0; f < F; f++)
-            acc[r][f] = _mm256_load_ps(a->bias + f * 8);
-    const int64_t ls = BLK ? 1 : a->ls, rs = a->rs;
+            acc[r][f] = a->accum ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
+                                 : _mm256_load_ps(a->bias + f * 8);
+    const int64_t ls = BLK ? 1 : a->ls;
     for (int ky = a->ky0; ky < a->ky1; ky++)
         for (int kx = a->kx0; kx < a->kx1; kx++) {
-            const float *xt = a->x + (a->xoff + ky * a->tys + kx * a->txs);
+            const int64_t xt = ky * a->tys + kx * a->txs;
             const float *wt = a->w + (ky * a->kw + kx) * a->wtap;
             for (int64_t cb = 0; cb < a->nfull; cb++) {
-                const float *xl = xt + cb * a->cbs;
+                const int64_t xl = xt + cb * a->cbs;
                 const float *wl = wt + cb * 8 * F * 8;
 #pragma GCC unroll 8
                 for (int l = 0; l < 8; l++) {
@@ -127,7 +159,8 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
                         wv[f] = _mm256_load_ps(wl + (l * F + f) * 8);
 #pragma GCC unroll 12
                     for (int r = 0; r < R; r++) {
-                        __m256 xv = _mm256_broadcast_ss(xl + l * ls + r * rs);
+                        __m256 xv = _mm256_broadcast_ss(
+                            xr[r] + (ro[r] + xl + l * ls));
 #pragma GCC unroll 4
                         for (int f = 0; f < F; f++)
                             acc[r][f] = _mm256_fmadd_ps(xv, wv[f], acc[r][f]);
@@ -135,7 +168,7 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
                 }
             }
             if (!BLK && a->tail) {
-                const float *xl = xt + a->nfull * a->cbs;
+                const int64_t xl = xt + a->nfull * a->cbs;
                 const float *wl = wt + a->nfull * 8 * F * 8;
                 const int tail = TAIL >= 0 ? TAIL : a->tail;
 #pragma GCC unroll 8
@@ -146,7 +179,8 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
                         wv[f] = _mm256_load_ps(wl + (l * F + f) * 8);
 #pragma GCC unroll 12
                     for (int r = 0; r < R; r++) {
-                        __m256 xv = _mm256_broadcast_ss(xl + l * ls + r * rs);
+                        __m256 xv = _mm256_broadcast_ss(
+                            xr[r] + (ro[r] + xl + l * ls));
 #pragma GCC unroll 4
                         for (int f = 0; f < F; f++)
                             acc[r][f] = _mm256_fmadd_ps(xv, wv[f], acc[r][f]);
@@ -159,6 +193,10 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++) {
             __m256 v = acc[r][f];
+            if (!a->final) {
+                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
+                continue;
+            }
             if (a->res)
                 v = _mm256_add_ps(v,
                                   _mm256_loadu_ps(a->res + f * a->ys + r * 8));
@@ -168,23 +206,25 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
 
 typedef void (*ukr_fn)(const ukr_args *a);
 
-#define UKR(R, F)                                                          \
-    static void ukr_##R##x##F##_b(const ukr_args *a)                       \
+#define UKR1(R, F, FL, SFX)                                                \
+    static void ukr_##R##x##F##_b##SFX(const ukr_args *a)                  \
     {                                                                      \
-        ukr_body(a, R, F, 1, -1);                                          \
+        ukr_body(a, R, F, 1, -1, FL);                                      \
     }                                                                      \
-    static void ukr_##R##x##F##_p(const ukr_args *a)                       \
+    static void ukr_##R##x##F##_p##SFX(const ukr_args *a)                  \
     {                                                                      \
         if (a->nfull == 0 && a->tail == 3)                                 \
-            ukr_body(a, R, F, 0, 3);                                       \
+            ukr_body(a, R, F, 0, 3, FL);                                   \
         else                                                               \
-            ukr_body(a, R, F, 0, -1);                                      \
+            ukr_body(a, R, F, 0, -1, FL);                                  \
     }
+#define UKR(R, F) UKR1(R, F, 0, ) UKR1(R, F, 1, f)
 UKR(1, 1) UKR(2, 1) UKR(3, 1) UKR(4, 1) UKR(5, 1) UKR(6, 1)
 UKR(7, 1) UKR(8, 1) UKR(9, 1) UKR(10, 1) UKR(11, 1) UKR(12, 1)
 UKR(1, 2) UKR(2, 2) UKR(3, 2) UKR(4, 2) UKR(5, 2) UKR(6, 2)
 UKR(1, 3) UKR(2, 3) UKR(3, 3) UKR(4, 3)
 #undef UKR
+#undef UKR1
 
 /* [blocked][F][R] */
 static const ukr_fn UKRS[2][FB + 1][13] = {
@@ -198,6 +238,24 @@ static const ukr_fn UKRS[2][FB + 1][13] = {
       ukr_7x1_b, ukr_8x1_b, ukr_9x1_b, ukr_10x1_b, ukr_11x1_b, ukr_12x1_b},
      {0, ukr_1x2_b, ukr_2x2_b, ukr_3x2_b, ukr_4x2_b, ukr_5x2_b, ukr_6x2_b},
      {0, ukr_1x3_b, ukr_2x3_b, ukr_3x3_b, ukr_4x3_b}},
+};
+
+/* The same, pixels from ukr_args.px. */
+static const ukr_fn UKRS_FLAT[2][FB + 1][13] = {
+    {{0},
+     {0, ukr_1x1_pf, ukr_2x1_pf, ukr_3x1_pf, ukr_4x1_pf, ukr_5x1_pf,
+      ukr_6x1_pf, ukr_7x1_pf, ukr_8x1_pf, ukr_9x1_pf, ukr_10x1_pf,
+      ukr_11x1_pf, ukr_12x1_pf},
+     {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pf, ukr_4x2_pf, ukr_5x2_pf,
+      ukr_6x2_pf},
+     {0, ukr_1x3_pf, ukr_2x3_pf, ukr_3x3_pf, ukr_4x3_pf}},
+    {{0},
+     {0, ukr_1x1_bf, ukr_2x1_bf, ukr_3x1_bf, ukr_4x1_bf, ukr_5x1_bf,
+      ukr_6x1_bf, ukr_7x1_bf, ukr_8x1_bf, ukr_9x1_bf, ukr_10x1_bf,
+      ukr_11x1_bf, ukr_12x1_bf},
+     {0, ukr_1x2_bf, ukr_2x2_bf, ukr_3x2_bf, ukr_4x2_bf, ukr_5x2_bf,
+      ukr_6x2_bf},
+     {0, ukr_1x3_bf, ukr_2x3_bf, ukr_3x3_bf, ukr_4x3_bf}},
 };
 
 bool nk_convblk_avx2_supports(const nk_step *st)
@@ -244,6 +302,67 @@ static void pack_weights(convblk *p, const float *w)
                                  : 0.0f;
                 }
     }
+}
+
+/* The flat path when it pays: an unpadded conv (every pixel interior),
+ * or a padded one whose padded image is cheap to copy per thread next to
+ * the thread's share of the FLOPs. Work items are (image, chunk of
+ * flattened pixels, group), chunks of whole 12-pixel tiles. */
+static void plan_flat(convblk *p, nk_step *st, double wbytes)
+{
+    const nk_conv_geom *g = &p->g;
+    bool padded = g->pt || g->pl || g->pb || g->pr;
+    /* 1x1 strided: strided reads waste part of every line; a compact copy
+     * of the pixels read makes it a pointwise conv. */
+    bool sub = !padded && p->taps == 1 && (g->sh > 1 || g->sw > 1);
+    p->slots = nk_kernel_slots(st);
+    p->hp = g->h + g->pt + g->pb;
+    p->wp = g->w + g->pl + g->pr;
+    p->fsh = g->sh;
+    p->fsw = g->sw;
+    if (padded || sub) {
+        int64_t hp = sub ? g->oh : p->hp, wp = sub ? g->ow : p->wp;
+        double cfl = (double)(p->cb * NK_BLK) * (double)(hp * wp);
+        double flops = 2.0 * (double)(g->m * g->c * p->taps) *
+                       (double)(g->oh * g->ow);
+        if (cfl * 4.0 <= 4.0 * 1024 * 1024 &&
+            cfl * p->slots * 160.0 <= flops) {
+            p->slot_bytes = ((size_t)cfl * sizeof(float) + ALIGN - 1) /
+                                ALIGN * ALIGN + ALIGN;
+            st->work_bytes = p->slot_bytes * (size_t)p->slots;
+            p->padcopy = padded;
+            p->subcopy = sub;
+            if (sub) {
+                p->hp = hp;
+                p->wp = wp;
+                p->fsh = p->fsw = 1;
+            }
+        } else if (padded) {
+            return; /* the row path with its bounds-checked borders */
+        }
+    }
+    p->flat = true;
+    /* Channel chunks whose packed weights (one group) fit ~KC_BYTES. */
+    p->kc = KC_BYTES / (p->taps * NK_BLK * p->fb * NK_BLK * 4);
+    if (p->kc < 1)
+        p->kc = 1;
+    int64_t pix = g->oh * g->ow;
+    int64_t nseg = (pix + SEG_PIX - 1) / SEG_PIX;
+    /* Enough items that every thread gets a fair share. */
+    while (nseg * p->og * g->n < 4 * p->slots && nseg * 12 < pix)
+        nseg++;
+    int64_t seg = (pix + nseg - 1) / nseg;
+    seg = (seg + 11) / 12 * 12;
+    if (seg > pix)
+        seg = pix;
+    p->seg = seg;
+    p->nseg = (pix + seg - 1) / seg;
+    size_t xbytes = (size_t)(p->cb * NK_BLK * g->h * g->w) * sizeof(float);
+    double l2 = 256.0 * 1024;
+    double row_traffic = wbytes > l2 ? wbytes * (double)p->nseg : 0.0;
+    double wm_traffic =
+        (double)xbytes > l2 ? (double)xbytes * (double)p->og : 0.0;
+    p->weights_major = wm_traffic < row_traffic;
 }
 
 nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
@@ -343,6 +462,8 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
         (double)xbytes > l2 ? (double)xbytes * (double)p->og : 0.0;
     p->weights_major = wm_traffic < row_traffic;
     st->work_bytes = 0;
+    if (p->h != 1 || p->oh != 1)
+        plan_flat(p, st, (double)wbytes);
     return NK_OK;
 }
 
@@ -406,6 +527,131 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                          y + f * ohw * 8 + oxa * 8, (size_t)(oxb - oxa) * 8);
 }
 
+/* Work item i of the flat path: image, group, pixel segment. */
+static void flat_item(const convblk *p, int64_t i, int64_t *n, int64_t *o,
+                      int64_t *sg)
+{
+    if (p->weights_major) {
+        *sg = i % p->nseg;
+        *o = i / p->nseg % p->og;
+        *n = i / p->nseg / p->og;
+    } else {
+        *o = i % p->og;
+        *sg = i / p->og % p->nseg;
+        *n = i / p->og / p->nseg;
+    }
+}
+
+/* Rows [oy0, oy1) of the zero-padded image n of in[0] into buf, in
+ * in[0]'s layout with (hp, wp) maps: the rows output rows [oy0, oy1)
+ * read (flat subcopy: the rows of its compacted map). */
+static void copy_rows(const convblk *p, const nk_step *st, int64_t n,
+                      int blk, float *buf, int64_t oy0, int64_t oy1)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t planes = blk ? p->cb : g->c, v = blk ? NK_BLK : 1;
+    const float *x = (const float *)st->in[0]->data +
+                     n * planes * v * g->h * g->w;
+    int64_t py0 = oy0 * p->fsh, py1 = (oy1 - 1) * p->fsh + 1;
+    if (!p->subcopy)
+        py1 += (g->kh - 1) * g->dh;
+    for (int64_t c = 0; c < planes; c++) {
+        const float *s = x + c * g->h * g->w * v;
+        float *d = buf + (c * p->hp + py0) * p->wp * v;
+        for (int64_t py = py0; py < py1; py++, d += p->wp * v) {
+            if (p->subcopy) {
+                const float *sr = s + py * g->sh * g->w * v;
+                if (blk)
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        _mm256_storeu_ps(d + ox * NK_BLK,
+                                         _mm256_loadu_ps(sr + ox * g->sw *
+                                                                  NK_BLK));
+                else
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        d[ox] = sr[ox * g->sw];
+                continue;
+            }
+            int64_t iy = py - g->pt;
+            if (iy < 0 || iy >= g->h) {
+                memset(d, 0, (size_t)(p->wp * v) * sizeof(float));
+                continue;
+            }
+            memset(d, 0, (size_t)(g->pl * v) * sizeof(float));
+            memcpy(d + g->pl * v, s + iy * g->w * v,
+                   (size_t)(g->w * v) * sizeof(float));
+            memset(d + (g->pl + g->w) * v, 0,
+                   (size_t)(g->pr * v) * sizeof(float));
+        }
+    }
+}
+
+/* Flattened output pixels [pa, pb) of image n, group o: every tap inside
+ * the (hp, wp) map at x (image n, channel 0). */
+static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
+                     const float *x, int64_t n, int64_t o, int64_t pa,
+                     int64_t pb, int blk, int64_t ps)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
+    int64_t ohw = g->oh * g->ow;
+    a->ky0 = 0;
+    a->ky1 = (int)g->kh;
+    a->kx0 = 0;
+    a->kx1 = (int)g->kw;
+    a->w = p->wpack + (size_t)(o * p->fb * 8 * p->taps * p->cp);
+    a->wtap = p->cp * fg * 8;
+    a->bias = p->bias + o * p->fb * 8;
+    size_t yoff = (size_t)(((n * p->mb + o * p->fb) * ohw) * 8);
+    float *y = (float *)st->out[0]->data + yoff;
+    const float *res =
+        st->residual ? (const float *)st->residual->data + yoff : NULL;
+    const ukr_fn *tab = UKRS_FLAT[blk][fg];
+    int rmax = RMAX[fg];
+    int64_t rstep = p->fsh * p->wp * ps, cstep = p->fsw * ps;
+    /* Channel chunks of kc blocks: the group's weights for one chunk stay
+     * in L2 while every tile of the segment passes them; partial sums
+     * wait in y. */
+    int64_t nblk = a->nfull + (a->tail ? 1 : 0);
+    int64_t kc = p->kc < nblk ? p->kc : nblk;
+    const float *w0 = a->w;
+    int64_t nfull = a->nfull;
+    int tail = a->tail;
+    for (int64_t c0 = 0; c0 < nblk; c0 += kc) {
+        int64_t c1 = c0 + kc < nblk ? c0 + kc : nblk;
+        a->nfull = c1 <= nfull ? c1 - c0 : nfull - c0;
+        a->tail = c1 > nfull ? tail : 0;
+        a->w = w0 + c0 * 8 * fg * 8;
+        a->accum = c0 > 0;
+        a->final = c1 == nblk;
+        const float *xc = x + c0 * a->cbs;
+        int64_t oy = pa / g->ow, ox = pa % g->ow;
+        for (int64_t q = pa; q < pb;) {
+            int R = (int)(pb - q < rmax ? pb - q : rmax);
+            const float *row = xc + oy * rstep;
+            for (int r = 0; r < R; r++) {
+                a->px[r] = row + ox * cstep;
+                if (++ox == g->ow) {
+                    ox = 0;
+                    oy++;
+                    row += rstep;
+                }
+            }
+            a->y = y + q * 8;
+            a->res = res ? res + q * 8 : NULL;
+            tab[R](a);
+            q += R;
+        }
+    }
+    a->nfull = nfull;
+    a->tail = tail;
+    a->accum = 0;
+    a->final = 1;
+    if (st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH)
+        for (int64_t f = 0; f < fg; f++)
+            nk_act_apply(st->act, st->act_a0, st->act_a1,
+                         y + f * ohw * 8 + pa * 8, (size_t)(pb - pa) * 8);
+}
+
 void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
 {
     const convblk *p = st->params;
@@ -430,11 +676,80 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
     a.hi = _mm256_set1_ps(hi);
     a.a0 = _mm256_set1_ps(st->act_a0);
     a.a1 = _mm256_set1_ps(st->act_a1);
+    a.final = 1;
     a.act = st->act == NK_ACT_LEAKYRELU     ? EPI_LEAKY
             : st->act == NK_ACT_HARDSIGMOID ? EPI_HSIG
             : st->act == NK_ACT_HARDSWISH   ? EPI_HSWISH
                                             : EPI_CLAMP;
 
+    if (p->flat) {
+        int active = nk_slots_active(nth, p->slots);
+        if (ith >= active)
+            return;
+        /* Items weighted by blocks x pixels (groups and segments differ
+         * in size): each thread takes the contiguous items whose middles
+         * fall in its share of the total. */
+        int64_t items = g->n * p->og * p->nseg, pix = g->oh * g->ow;
+        int64_t total = g->n * p->mb * pix, cum = 0, b = 0, e = 0;
+        for (int64_t i = 0; i < items; i++) {
+            int64_t n, o, sg;
+            flat_item(p, i, &n, &o, &sg);
+            int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb
+                                                   : p->fb;
+            int64_t len = pix - sg * p->seg < p->seg ? pix - sg * p->seg
+                                                     : p->seg;
+            int64_t c = fg * len;
+            if ((2 * cum + c) * active / (2 * total) == ith) {
+                if (e == 0)
+                    b = i;
+                e = i + 1;
+            }
+            cum += c;
+        }
+        float *buf = NULL;
+        int64_t have = -1; /* image in buf */
+        int64_t cimg = blk ? p->cb * NK_BLK : g->c;
+        if (p->padcopy || p->subcopy) {
+            uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
+            buf = (float *)((base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+            a.cbs = NK_BLK * p->hp * p->wp;
+            a.ls = blk ? 1 : p->hp * p->wp;
+            a.tys = g->dh * p->wp * ps;
+        }
+        int64_t ohw = g->oh * g->ow;
+        for (int64_t i = b; i < e; i++) {
+            int64_t n, o, sg;
+            flat_item(p, i, &n, &o, &sg);
+            const float *x;
+            if (p->padcopy || p->subcopy) {
+                if (have != n) {
+                    /* Only the rows this thread's items of image n read. */
+                    int64_t plo = ohw, phi = 0;
+                    for (int64_t j = i; j < e; j++) {
+                        int64_t nj, oj, sj;
+                        flat_item(p, j, &nj, &oj, &sj);
+                        if (nj != n)
+                            continue;
+                        int64_t qa = sj * p->seg;
+                        int64_t qb = qa + p->seg < ohw ? qa + p->seg : ohw;
+                        plo = qa < plo ? qa : plo;
+                        phi = qb > phi ? qb : phi;
+                    }
+                    copy_rows(p, st, n, blk, buf, plo / g->ow,
+                              (phi - 1) / g->ow + 1);
+                }
+                have = n;
+                x = buf;
+            } else {
+                x = (const float *)st->in[0]->data + n * cimg * g->h * g->w;
+            }
+            int64_t pa = sg * p->seg;
+            int64_t pb = pa + p->seg < g->oh * g->ow ? pa + p->seg
+                                                      : g->oh * g->ow;
+            run_flat(p, st, &a, x, n, o, pa, pb, blk, ps);
+        }
+        return;
+    }
     int64_t rows = p->oh * p->nseg;
     int64_t b, e;
     nk_split(g->n * p->og * rows, ith, nth, &b, &e);
