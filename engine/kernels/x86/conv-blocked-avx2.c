@@ -204,6 +204,60 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
         }
 }
 
+/* Pointwise convolutions (1x1, stride 1) on NCHW8c input: nt consecutive
+ * tiles of 4 pixels x 3 output blocks in one call, with the input and
+ * weight pointers stepped through the loops (no per-tile call and set-up:
+ * at 16 or 24 input channels that overhead was a fifth of the time). */
+/* Up to this many input blocks (32 channels): with more, the per-tile
+ * path measured faster on ResNet-50's 56x56 layers (256 channels). */
+#define PW_TILES_MAX_CB 4
+
+static void pw_tiles_4x3(const ukr_args *a, const float *x, int64_t nt)
+{
+    const int64_t cbs = a->cbs, nblk = a->nfull, ys = a->ys;
+    float *y = a->y;
+    const float *res = a->res;
+    for (int64_t t = 0; t < nt; t++) {
+        __m256 acc[4][3];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+            for (int f = 0; f < 3; f++)
+                acc[r][f] = _mm256_load_ps(a->bias + f * 8);
+        const float *xp = x, *wp = a->w;
+        for (int64_t cb = 0; cb < nblk; cb++) {
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; l++) {
+                __m256 w0 = _mm256_load_ps(wp + l * 24);
+                __m256 w1 = _mm256_load_ps(wp + l * 24 + 8);
+                __m256 w2 = _mm256_load_ps(wp + l * 24 + 16);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    __m256 xv = _mm256_broadcast_ss(xp + r * 8 + l);
+                    acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
+                    acc[r][2] = _mm256_fmadd_ps(xv, w2, acc[r][2]);
+                }
+            }
+            xp += cbs;
+            wp += 8 * 24;
+        }
+#pragma GCC unroll 3
+        for (int f = 0; f < 3; f++)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 v = acc[r][f];
+                if (res)
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(res + f * ys + r * 8));
+                _mm256_storeu_ps(y + f * ys + r * 8, epi(a, v));
+            }
+        x += 32;
+        y += 32;
+        if (res)
+            res += 32;
+    }
+}
+
 typedef void (*ukr_fn)(const ukr_args *a);
 
 #define UKR1(R, F, FL, SFX)                                                \
@@ -518,6 +572,14 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
         a->xoff = (iy0 * p->w + ix0) * ps;
         a->y = y + ox * 8;
         a->res = res ? res + ox * 8 : NULL;
+        if (R == 4 && fg == 3 && blk && p->taps == 1 && p->h == 1 &&
+            g->sw == 1 && p->cb <= PW_TILES_MAX_CB) {
+            int64_t e = oxb < p->ox_hi ? oxb : p->ox_hi;
+            int64_t nt = (e - ox) / 4;
+            pw_tiles_4x3(a, x + a->xoff, nt);
+            ox += nt * 4;
+            continue;
+        }
         tab[R](a);
         ox += R;
     }
