@@ -19,6 +19,8 @@
 #include "engine/ops/conv-impl.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+#include "engine/kernels/x86/blocked-avx2.h" /* nk_blk_act */
+
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -87,38 +89,11 @@ typedef struct ukr_args {
     float *y;            /* output at (block of group, pixel) */
     const float *res;    /* residual at the same offset, or NULL */
     int64_t ys;          /* floats between output blocks */
-    int act;             /* in-register epilogue (ACT_* below) */
+    nk_blk_actv act;     /* in-register epilogue (Sigmoid/Tanh: NONE,
+                          * applied to the row afterwards) */
     int accum;           /* start from y (a later channel chunk), not bias */
     int final;           /* last channel chunk: residual + epilogue */
-    __m256 lo, hi, a0, a1;
 } ukr_args;
-
-enum { EPI_CLAMP, EPI_LEAKY, EPI_HSIG, EPI_HSWISH };
-
-static inline __attribute__((always_inline)) __m256 epi(const ukr_args *a,
-                                                        __m256 v)
-{
-    switch (a->act) {
-    case EPI_LEAKY: {
-        __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
-        return _mm256_blendv_ps(v, _mm256_mul_ps(v, a->a0), neg);
-    }
-    case EPI_HSIG:
-        v = _mm256_fmadd_ps(v, a->a0, a->a1);
-        return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()),
-                             _mm256_set1_ps(1.0f));
-    case EPI_HSWISH: {
-        __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6.0f),
-                                   _mm256_set1_ps(0.5f));
-        t = _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()),
-                          _mm256_set1_ps(1.0f));
-        return _mm256_mul_ps(v, t);
-    }
-    default:
-        /* max then min: hi wins when lo > hi, like the reference. */
-        return _mm256_min_ps(_mm256_max_ps(v, a->lo), a->hi);
-    }
-}
 
 /* R pixels x F blocks. BLK: the input is NCHW8c (lanes 1 apart). TAIL:
  * the lanes of the partial block when known at compile time (3: an RGB
@@ -200,7 +175,7 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
             if (a->res)
                 v = _mm256_add_ps(v,
                                   _mm256_loadu_ps(a->res + f * a->ys + r * 8));
-            _mm256_storeu_ps(a->y + f * a->ys + r * 8, epi(a, v));
+            _mm256_storeu_ps(a->y + f * a->ys + r * 8, nk_blk_act(&a->act, v));
         }
 }
 
@@ -252,7 +227,7 @@ static void pw_tiles_4x3(const ukr_args *a, const float *x, int64_t nt)
                 __m256 v = acc[r][f];
                 if (res)
                     v = _mm256_add_ps(v, _mm256_loadu_ps(res + f * ys + r * 8));
-                _mm256_storeu_ps(y + f * ys + r * 8, epi(a, v));
+                _mm256_storeu_ps(y + f * ys + r * 8, nk_blk_act(&a->act, v));
             }
         x += 32;
         y += 32;
@@ -736,17 +711,14 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
     a.tail = blk ? 0 : (int)(g->c % NK_BLK);
     a.kw = (int)g->kw;
     a.ys = p->oh * p->ow * NK_BLK;
-    float lo, hi;
-    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
-    a.lo = _mm256_set1_ps(lo);
-    a.hi = _mm256_set1_ps(hi);
-    a.a0 = _mm256_set1_ps(st->act_a0);
-    a.a1 = _mm256_set1_ps(st->act_a1);
     a.final = 1;
-    a.act = st->act == NK_ACT_LEAKYRELU     ? EPI_LEAKY
-            : st->act == NK_ACT_HARDSIGMOID ? EPI_HSIG
-            : st->act == NK_ACT_HARDSWISH   ? EPI_HSWISH
-                                            : EPI_CLAMP;
+    /* Sigmoid and Tanh run on each row once written (run_segment, the
+     * flat path): inlined into every micro-kernel they would bloat it. */
+    a.act = nk_blk_actv_make(st->act == NK_ACT_SIGMOID ||
+                                     st->act == NK_ACT_TANH
+                                 ? NK_ACT_NONE
+                                 : st->act,
+                             st->act_a0, st->act_a1);
 
     if (p->flat) {
         int active = nk_slots_active(nth, p->slots);

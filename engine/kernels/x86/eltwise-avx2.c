@@ -3,12 +3,14 @@
  * shapes, a scalar operand, or a per-channel [N|1, C, 1, 1] operand
  * against [N, C, H, W] (squeeze-excite scaling), with the fused
  * activation; and Softmax over a contiguous last axis with a vectorised
- * exp (Cephes polynomial, ~2 ulp). -mavx2 -mfma for this file only.
+ * exp (nk_blk_exp_neg, blocked-avx2.h). -mavx2 -mfma for this file only.
  */
 #include "engine/kernels/conv-fast.h"
 #include "engine/kernels/kernels-impl.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+#include "engine/kernels/x86/blocked-avx2.h" /* nk_blk_exp_neg */
+
 #include <immintrin.h>
 #include <math.h>
 
@@ -127,32 +129,6 @@ void nk_binary_avx2_run(const nk_step *st, int ith, int nth)
                      (size_t)(e0 - b0));
 }
 
-/* exp(x) for x <= 0 (inputs are x - max): Cephes expf, range-reduced by
- * ln 2, degree-5 polynomial; underflows to 0 below -87.3. */
-static inline __m256 exp_ps(__m256 x)
-{
-    const __m256 lo = _mm256_set1_ps(-87.3f);
-    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    __m256 fx = _mm256_round_ps(
-        _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, y);
-}
-
 bool nk_softmax_avx2_supports(const nk_step *st)
 {
     const nk_shape *s = &st->in[0]->shape;
@@ -179,7 +155,7 @@ void nk_softmax_avx2_run(const nk_step *st, int ith, int nth)
         __m256 mv = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
         int64_t k = 0;
         for (; k + 8 <= len; k += 8) {
-            __m256 v = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + k), mv));
+            __m256 v = nk_blk_exp_neg(_mm256_sub_ps(_mm256_loadu_ps(xr + k), mv));
             _mm256_storeu_ps(yr + k, v);
             acc = _mm256_add_ps(acc, v);
         }
