@@ -11,33 +11,13 @@
 #include "engine/kernels/kernels-impl.h"
 #include "engine/op.h"
 #include "harness.h"
+#include "kernel-rand.h"
 
 #include <math.h>
 #include <string.h>
 
 #define BOUND 1e-5
 
-static uint64_t g_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd_u32(void)
-{
-    g_state ^= g_state << 13;
-    g_state ^= g_state >> 7;
-    g_state ^= g_state << 17;
-    return (uint32_t)(g_state >> 16);
-}
-static int rnd_int(int lo, int hi)
-{
-    return lo + (int)(rnd_u32() % (uint32_t)(hi - lo + 1));
-}
-static float rnd_f(void)
-{
-    return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
-}
-static void fill(float *p, size_t n, float scale)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = rnd_f() * scale;
-}
 
 /* max|a-b| / max(1, scale, max|b|); NaN in a counts as infinite. */
 static double rel_err_s(const float *a, const float *b, size_t n, double scale)
@@ -186,9 +166,9 @@ static void run_dw(nk_ctx *ctx, const dw_cfg *c)
     size_t wn = (size_t)c->c * c->kh * c->kw;
     float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc(c->c * 4);
     REQUIRE(x && w && b);
-    fill(x, xn, 1.0f);
-    fill(w, wn, 1.0f);
-    fill(b, c->c, 1.0f);
+    fill_scaled(x, xn, 1.0f);
+    fill_scaled(w, wn, 1.0f);
+    fill_scaled(b, c->c, 1.0f);
     nk_tensor tx = make_t("x", 4, xd, x, false, false);
     nk_tensor tw = make_t("w", 4, wd, w, true, false);
     nk_tensor tb = make_t("b", 1, bd, b, true, false), ty;
@@ -328,7 +308,7 @@ static void test_pools(void)
         size_t xn = (size_t)(n * c * h * w);
         float *x = malloc(xn * 4);
         REQUIRE(x);
-        fill(x, xn, 2.0f);
+        fill_scaled(x, xn, 2.0f);
         if (is_max && iter % 10 == 0)
             x[rnd_int(0, (int)xn - 1)] = NAN;
         nk_tensor tx = make_t("x", 4, xd, x, false, false), ty;
@@ -452,7 +432,7 @@ static void test_unary(void)
         float *x = malloc(xn * 4), *yref = malloc(xn * 4);
         float *yout = malloc(xn * 4);
         REQUIRE(x && yref && yout);
-        fill(x, xn, iter % 3 == 0 ? 40.0f : 4.0f);
+        fill_scaled(x, xn, iter % 3 == 0 ? 40.0f : 4.0f);
         float lo = -rnd_f() * 2.0f, hi = lo + 0.1f + fabsf(rnd_f()) * 3.0f;
         nk_attr attrs[2];
         int na = 0;
@@ -577,8 +557,8 @@ static void test_binary(void)
         float *a = malloc(an * 4), *b = malloc(bn * 4);
         float *yref = malloc(an * 4), *yout = malloc(an * 4);
         REQUIRE(a && b && yref && yout);
-        fill(a, an, 2.0f);
-        fill(b, bn, 2.0f);
+        fill_scaled(a, an, 2.0f);
+        fill_scaled(b, bn, 2.0f);
         for (size_t i = 0; i < bn; i++)
             b[i] += b[i] < 0 ? -0.5f : 0.5f; /* keep Div away from 0 */
         nk_act act = iter % 3 == 0 ? ACTS[rnd_int(0, 7)] : NK_ACT_NONE;

@@ -14,6 +14,8 @@
 #include "engine/op.h"
 #include "engine/plan.h"
 #include "harness.h"
+#define NK_TEST_SEED 0x2545f4914f6cdd1dull
+#include "kernel-rand.h"
 
 #include <math.h>
 #include <string.h>
@@ -24,27 +26,6 @@
 #define WINOGRAD_BOUND 5e-5
 #define DIRECT_BOUND 1e-5
 
-static uint64_t g_state = 0x2545f4914f6cdd1dull;
-static uint32_t rnd_u32(void)
-{
-    g_state ^= g_state << 13;
-    g_state ^= g_state >> 7;
-    g_state ^= g_state << 17;
-    return (uint32_t)(g_state >> 16);
-}
-static int rnd_int(int lo, int hi)
-{
-    return lo + (int)(rnd_u32() % (uint32_t)(hi - lo + 1));
-}
-static float rnd_f(void)
-{
-    return (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
-}
-static void fill(float *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = rnd_f();
-}
 /* max|a-b| / max(1, scale, max|b|): scale is the magnitude of the sums
  * before an activation squashed them (a Clip to +-0.5 must not hide the
  * rounding of a sum of size 10). */

@@ -13,29 +13,13 @@
 #include "engine/kernels/kernels-impl.h"
 #include "engine/op.h"
 #include "harness.h"
+#include "kernel-rand.h"
 
 #include <math.h>
 #include <string.h>
 
 #define WINOGRAD_BOUND 5e-5
 
-static uint64_t g_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd_u32(void)
-{
-    g_state ^= g_state << 13;
-    g_state ^= g_state >> 7;
-    g_state ^= g_state << 17;
-    return (uint32_t)(g_state >> 16);
-}
-static int rnd_int(int lo, int hi)
-{
-    return lo + (int)(rnd_u32() % (uint32_t)(hi - lo + 1));
-}
-static void fill(float *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)rnd_u32() / 4294967296.0f * 2.0f - 1.0f;
-}
 
 static bool isa_ok(nk_isa isa, const nk_cpu *cpu)
 {
