@@ -55,48 +55,77 @@ static int cmp_prof(const void *a, const void *b)
 }
 
 /* Time every step over separate runs (the per-step clock reads and pool
- * hand-offs make the sum slightly above the latency measured above). */
-static int print_profile(nk_ctx *ctx, nk_plan *plan, long long runs)
+ * hand-offs make the sum slightly above the latency measured above):
+ * *rows gets one row per executed step, slowest first. */
+static int run_profile(nk_ctx *ctx, nk_plan *plan, long long runs,
+                       prof_row **rows_out, int *n_out, double *total_out)
 {
     int n = nk_plan_num_steps(plan);
     prof_row *rows = calloc((size_t)n + 1, sizeof *rows);
     if (!rows)
         return cli_error("out of memory");
+    int rc = CLI_OK;
     if (nk_plan_set_profiling(ctx, plan, 1) != NK_OK) {
         free(rows);
         return cli_fail(ctx);
     }
-    for (long long i = 0; i < runs; i++)
-        if (nk_plan_run(ctx, plan) != NK_OK) {
-            free(rows);
-            return cli_fail(ctx);
-        }
+    for (long long i = 0; i < runs && rc == CLI_OK; i++)
+        if (nk_plan_run(ctx, plan) != NK_OK)
+            rc = cli_fail(ctx);
+    int kept = 0;
     double total = 0.0;
-    for (int i = 0; i < n; i++) {
-        rows[i].step = i;
-        rows[i].ms = nk_plan_step_ms(plan, i) / (double)runs;
-        total += rows[i].ms;
+    for (int i = 0; i < n && rc == CLI_OK; i++) {
+        const char *k = nk_plan_kernel_name(plan, i);
+        if (k && strcmp(k, "fused_into_conv") == 0)
+            continue;
+        rows[kept].step = i;
+        rows[kept].ms = nk_plan_step_ms(plan, i) / (double)runs;
+        total += rows[kept++].ms;
     }
-    qsort(rows, (size_t)n, sizeof *rows, cmp_prof);
+    nk_plan_set_profiling(ctx, plan, 0);
+    if (rc != CLI_OK) {
+        free(rows);
+        return rc;
+    }
+    qsort(rows, (size_t)kept, sizeof *rows, cmp_prof);
+    *rows_out = rows;
+    *n_out = kept;
+    *total_out = total;
+    return CLI_OK;
+}
+
+static void print_profile(const nk_plan *plan, const prof_row *rows, int n,
+                          double total, long long runs, int json)
+{
+    char desc[256];
+    if (json) {
+        printf(", \"profile_ms\": %.4f, \"profile\": [", total);
+        for (int i = 0; i < n; i++) {
+            const char *k = nk_plan_kernel_name(plan, rows[i].step);
+            printf("%s{\"ms\": %.4f, \"kernel\": ", i ? ", " : "",
+                   rows[i].ms);
+            cli_json_str(stdout, k ? k : "?");
+            printf(", \"step\": ");
+            cli_json_str(stdout, nk_plan_step_desc(plan, rows[i].step, desc,
+                                                   sizeof desc));
+            printf("}");
+        }
+        printf("]");
+        return;
+    }
     printf("profile      %.3f ms per run over %d steps (%lld runs)\n", total,
            n, runs);
     printf("  %9s %6s %6s  %-24s %s\n", "ms", "%", "cum%", "kernel",
            "step");
     double cum = 0.0;
-    char desc[256];
     for (int i = 0; i < n; i++) {
         const char *k = nk_plan_kernel_name(plan, rows[i].step);
-        if (k && strcmp(k, "fused_into_conv") == 0)
-            continue;
         cum += rows[i].ms;
         printf("  %9.4f %5.1f%% %5.1f%%  %-24s %s\n", rows[i].ms,
                total > 0 ? 100.0 * rows[i].ms / total : 0.0,
                total > 0 ? 100.0 * cum / total : 0.0, k ? k : "?",
                nk_plan_step_desc(plan, rows[i].step, desc, sizeof desc));
     }
-    free(rows);
-    nk_plan_set_profiling(ctx, plan, 0);
-    return CLI_OK;
 }
 
 int cmd_bench(nk_ctx *ctx, int argc, char **argv)
@@ -195,6 +224,13 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
     double ips = (double)batch / (med * 1e-3);
+    prof_row *prof = NULL;
+    int n_prof = 0;
+    double prof_total = 0.0;
+    if (profile &&
+        (rc = run_profile(ctx, plan, runs, &prof, &n_prof, &prof_total)) !=
+            CLI_OK)
+        goto done;
     if (json) {
         printf("{\"model\": ");
         cli_json_str(stdout, pos.v[0]);
@@ -204,10 +240,13 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
                "\"images_per_s\": %.3f, \"gflop_per_run\": %.4f, "
                "\"gflops\": %.3f, \"peak_gflops\": %.3f, "
                "\"peak_pct\": %.2f, \"peak_rss_mb\": %.1f, "
-               "\"cpu_ms_per_run\": %.3f}\n",
+               "\"cpu_ms_per_run\": %.3f",
                batch, nth, runs, warmup, nk_cpu_isa_name(), plan_ms, med,
                p90, ms[0], ips, flops * 1e-9, gflops, peak, 100.0 * gflops / peak,
                rss_mb, cpu_ms);
+        if (prof)
+            print_profile(plan, prof, n_prof, prof_total, runs, 1);
+        printf("}\n");
     } else {
         printf("model        %s\n", pos.v[0]);
         printf("batch        %lld\nthreads      %d\nisa          %s\n", batch,
@@ -222,9 +261,10 @@ int cmd_bench(nk_ctx *ctx, int argc, char **argv)
                "%.1f GFLOP/s (%d x %.1f, FMA probe)\n", flops * 1e-9, gflops,
                100.0 * gflops / peak, peak, nth, peak1);
         printf("peak RSS     %.1f MiB\n", rss_mb);
+        if (prof)
+            print_profile(plan, prof, n_prof, prof_total, runs, 0);
     }
-    if (profile && (rc = print_profile(ctx, plan, runs)) != CLI_OK)
-        goto done;
+    free(prof);
 done:
     free(ms);
     nk_plan_free(plan);

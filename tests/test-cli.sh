@@ -146,5 +146,21 @@ has "$T/out" "max abs diff"; has "$T/out" "max rel diff"
 [ -s "$T/l5b.nnk" ] && ok || bad "convert wrote nothing"
 expect 2 "$BIN" convert "$T/l5.nnk" "$T/out.unknownext"
 
+# --- bench ------------------------------------------------------------------
+expect 0 "$BIN" bench --help; has "$T/out" "--profile"
+expect 0 "$BIN" bench "$T/m48.nnk" -t 1 -r 2 -w 1 --profile
+has "$T/out" "median"; has "$T/out" "profile"; has "$T/out" "Conv "
+expect 0 "$BIN" bench "$T/m48.nnk" -t 1 -r 2 -w 1 --profile --json
+"$PY" - "$T/out" <<'PYEOF' && ok || bad "bench --profile --json: one JSON object with its steps"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["median_ms"] > 0 and d["runs"] == 2, d
+steps = d["profile"]
+assert steps and all(s["ms"] >= 0 and s["kernel"] and s["step"] for s in steps)
+assert any(s["step"].startswith("Conv ") for s in steps)
+assert abs(sum(s["ms"] for s in steps) - d["profile_ms"]) < 1e-2
+PYEOF
+expect 2 "$BIN" bench "$T/m48.nnk" --runs 0; has "$T/err" "--runs"
+
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]
