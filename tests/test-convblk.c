@@ -362,6 +362,11 @@ static void test_convblk_random(void)
         {1, 64, 30, 30, 256, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, NK_ACT_RELU},
         {2, 64, 40, 40, 512, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_RELU},
         {1, 40, 30, 30, 256, 3, 3, 2, 2, 1, 1, 1, 2, 0, 1, 1, 1, 1, 0, 2, NK_ACT_CLIP},
+        /* 81 taps: the assembly tile takes them one call each. */
+        {1, 16, 12, 12, 24, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, 1, 1, 0, 1, 2, NK_ACT_RELU},
+        /* Pointwise on 7x7 with few groups of many pixels: short segments
+         * shared out by their work between 3 threads. */
+        {1, 960, 7, 7, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_NONE},
     };
     for (size_t i = 0; i < sizeof BIG / sizeof BIG[0]; i++)
         run_case(ctx, kr, &BIG[i]);

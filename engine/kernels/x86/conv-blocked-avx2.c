@@ -95,6 +95,118 @@ typedef struct ukr_args {
     int final;           /* last channel chunk: residual + epilogue */
 } ukr_args;
 
+/* The 4-pixel x 3-block reduction on NCHW8c input in assembly: with 12
+ * accumulators, 3 weight vectors and a broadcast, all 16 ymm registers
+ * are live, and GCC's allocation left register moves and spills in the
+ * loop (33 vs 37.5 GFLOP/s measured here on the loop alone). acc: the 12
+ * accumulators in memory, [pixel][block], loaded and stored once. Tap t
+ * of pixel r reads px[r] + toff[t] + cb * cbs + lane; w holds taps x
+ * nblk x 8 lanes x 24 floats in that order. taps, nblk >= 1. */
+#define MAC_LANE(L)                                                        \
+    "vmovaps " #L "*96(%[w]), %%ymm12\n\t"                                 \
+    "vmovaps " #L "*96+32(%[w]), %%ymm13\n\t"                              \
+    "vmovaps " #L "*96+64(%[w]), %%ymm14\n\t"                              \
+    "vbroadcastss " #L "*4(%[p0],%[o],4), %%ymm15\n\t"                     \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm0\n\t"                             \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm1\n\t"                             \
+    "vfmadd231ps %%ymm14, %%ymm15, %%ymm2\n\t"                             \
+    "vbroadcastss " #L "*4(%[p1],%[o],4), %%ymm15\n\t"                     \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm3\n\t"                             \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm4\n\t"                             \
+    "vfmadd231ps %%ymm14, %%ymm15, %%ymm5\n\t"                             \
+    "vbroadcastss " #L "*4(%[p2],%[o],4), %%ymm15\n\t"                     \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"                             \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"                             \
+    "vfmadd231ps %%ymm14, %%ymm15, %%ymm8\n\t"                             \
+    "vbroadcastss " #L "*4(%[p3],%[o],4), %%ymm15\n\t"                     \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm9\n\t"                             \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm10\n\t"                            \
+    "vfmadd231ps %%ymm14, %%ymm15, %%ymm11\n\t"
+#define MAC_LD(I) "vmovaps " #I "*32(%[acc]), %%ymm" #I "\n\t"
+#define MAC_ST(I) "vmovaps %%ymm" #I ", " #I "*32(%[acc])\n\t"
+
+static void mac_4x3(float *acc, const float *const px[4],
+                    const int64_t *toff, int64_t taps, int64_t cbs,
+                    int64_t nblk, const float *w)
+{
+    const int64_t *tend = toff + taps;
+    int64_t o, n;
+    __asm__ volatile(
+        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
+        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        "2:\n\t"
+        "mov (%[toff]), %[o]\n\t"
+        "mov %[nblk], %[n]\n\t"
+        "1:\n\t"
+        MAC_LANE(0) MAC_LANE(1) MAC_LANE(2) MAC_LANE(3)
+        MAC_LANE(4) MAC_LANE(5) MAC_LANE(6) MAC_LANE(7)
+        "add %[cbs], %[o]\n\t"
+        "add $768, %[w]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "add $8, %[toff]\n\t"
+        "cmp %[tend], %[toff]\n\t"
+        "jne 2b\n\t"
+        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
+        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        : [o] "=&r"(o), [n] "=&r"(n), [w] "+r"(w), [toff] "+r"(toff)
+        : [p0] "r"(px[0]), [p1] "r"(px[1]), [p2] "r"(px[2]),
+          [p3] "r"(px[3]), [tend] "r"(tend), [nblk] "r"(nblk),
+          [cbs] "r"(cbs), [acc] "r"(acc)
+        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15");
+}
+#undef MAC_LANE
+#undef MAC_LD
+#undef MAC_ST
+
+/* ukr_body's R = 4, F = 3 case on NCHW8c input, through mac_4x3. */
+static void ukr_4x3_asm(const ukr_args *a, int flat)
+{
+    float acc[96] __attribute__((aligned(32)));
+    for (int r = 0; r < 4; r++)
+        for (int f = 0; f < 3; f++)
+            _mm256_store_ps(acc + (r * 3 + f) * 8,
+                            a->accum
+                                ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
+                                : _mm256_load_ps(a->bias + f * 8));
+    const float *px[4];
+    for (int r = 0; r < 4; r++)
+        px[r] = flat ? a->px[r] : a->x + a->xoff + r * a->rs;
+    int64_t toff[64];
+    int taps = 0;
+    if (a->nfull > 0 && (a->ky1 - a->ky0) * (a->kx1 - a->kx0) <= 64 &&
+        a->kx0 == 0 && a->kx1 == a->kw) {
+        for (int ky = a->ky0; ky < a->ky1; ky++)
+            for (int kx = 0; kx < a->kw; kx++)
+                toff[taps++] = ky * a->tys + kx * a->txs;
+        if (taps)
+            mac_4x3(acc, px, toff, taps, a->cbs, a->nfull,
+                    a->w + a->ky0 * a->kw * a->wtap);
+    } else {
+        /* Taps not contiguous in the packed weights: one call each. */
+        for (int ky = a->ky0; ky < a->ky1; ky++)
+            for (int kx = a->kx0; kx < a->kx1 && a->nfull > 0; kx++) {
+                toff[0] = ky * a->tys + kx * a->txs;
+                mac_4x3(acc, px, toff, 1, a->cbs, a->nfull,
+                        a->w + (ky * a->kw + kx) * a->wtap);
+            }
+    }
+    for (int f = 0; f < 3; f++)
+        for (int r = 0; r < 4; r++) {
+            __m256 v = _mm256_load_ps(acc + (r * 3 + f) * 8);
+            if (!a->final) {
+                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
+                continue;
+            }
+            if (a->res)
+                v = _mm256_add_ps(v,
+                                  _mm256_loadu_ps(a->res + f * a->ys + r * 8));
+            _mm256_storeu_ps(a->y + f * a->ys + r * 8, nk_blk_act(&a->act, v));
+        }
+}
+
 /* R pixels x F blocks. BLK: the input is NCHW8c (lanes 1 apart). TAIL:
  * the lanes of the partial block when known at compile time (3: an RGB
  * stem reading NCHW), else -1. */
@@ -189,6 +301,7 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
  * ResNet-50 and 3-7% faster on whole MobileNets. */
 #define PW_TILES_MAX_CB 4
 #define PW_TILES_MAX_PIX 784
+#define PW_ASM_MIN_CB 32
 
 static void pw_tiles_4x3(const ukr_args *a, const float *x, int64_t nt)
 {
@@ -203,7 +316,21 @@ static void pw_tiles_4x3(const ukr_args *a, const float *x, int64_t nt)
             for (int f = 0; f < 3; f++)
                 acc[r][f] = _mm256_load_ps(a->bias + f * 8);
         const float *xp = x, *wp = a->w;
-        for (int64_t cb = 0; cb < nblk; cb++) {
+        if (nblk >= PW_ASM_MIN_CB) {
+            /* Long reductions: the assembly loop (mac_4x3); on short
+             * ones its set-up per tile cost more than it saved. */
+            float m[96] __attribute__((aligned(32)));
+            for (int r = 0; r < 4; r++)
+                for (int f = 0; f < 3; f++)
+                    _mm256_store_ps(m + (r * 3 + f) * 8, acc[r][f]);
+            static const int64_t toff0 = 0;
+            const float *px[4] = {x, x + 8, x + 16, x + 24};
+            mac_4x3(m, px, &toff0, 1, cbs, nblk, wp);
+            for (int r = 0; r < 4; r++)
+                for (int f = 0; f < 3; f++)
+                    acc[r][f] = _mm256_load_ps(m + (r * 3 + f) * 8);
+        }
+        for (int64_t cb = 0; nblk < PW_ASM_MIN_CB && cb < nblk; cb++) {
 #pragma GCC unroll 8
             for (int l = 0; l < 8; l++) {
                 __m256 w0 = _mm256_load_ps(wp + l * 24);
@@ -238,11 +365,12 @@ static void pw_tiles_4x3(const ukr_args *a, const float *x, int64_t nt)
 
 typedef void (*ukr_fn)(const ukr_args *a);
 
-#define UKR1(R, F, FL, SFX)                                                \
+#define UKRB(R, F, FL, SFX)                                                \
     static void ukr_##R##x##F##_b##SFX(const ukr_args *a)                  \
     {                                                                      \
         ukr_body(a, R, F, 1, -1, FL);                                      \
-    }                                                                      \
+    }
+#define UKRP(R, F, FL, SFX)                                                \
     static void ukr_##R##x##F##_p##SFX(const ukr_args *a)                  \
     {                                                                      \
         if (a->nfull == 0 && a->tail == 3)                                 \
@@ -250,13 +378,18 @@ typedef void (*ukr_fn)(const ukr_args *a);
         else                                                               \
             ukr_body(a, R, F, 0, -1, FL);                                  \
     }
-#define UKR(R, F) UKR1(R, F, 0, ) UKR1(R, F, 1, f)
+#define UKR(R, F)                                                          \
+    UKRB(R, F, 0, ) UKRB(R, F, 1, f) UKRP(R, F, 0, ) UKRP(R, F, 1, f)
 UKR(1, 1) UKR(2, 1) UKR(3, 1) UKR(4, 1) UKR(5, 1) UKR(6, 1)
 UKR(7, 1) UKR(8, 1) UKR(9, 1) UKR(10, 1) UKR(11, 1) UKR(12, 1)
 UKR(1, 2) UKR(2, 2) UKR(3, 2) UKR(4, 2) UKR(5, 2) UKR(6, 2)
-UKR(1, 3) UKR(2, 3) UKR(3, 3) UKR(4, 3)
+UKR(1, 3) UKR(2, 3) UKR(3, 3)
+UKRP(4, 3, 0, ) UKRP(4, 3, 1, f)
+static void ukr_4x3_b(const ukr_args *a) { ukr_4x3_asm(a, 0); }
+static void ukr_4x3_bf(const ukr_args *a) { ukr_4x3_asm(a, 1); }
 #undef UKR
-#undef UKR1
+#undef UKRB
+#undef UKRP
 
 /* [blocked][F][R] */
 static const ukr_fn UKRS[2][FB + 1][13] = {
@@ -316,23 +449,28 @@ void nk_convblk_avx2_release(nk_step *st)
     st->params = NULL;
 }
 
-/* Weights [M, C, kh, kw] into, per group of FB output blocks, [tap][ci <
- * cp][fg * 8] with zeros for co >= M and ci >= C. */
+/* Weights [M, C, kh, kw] into, per group of FB output blocks and chunk
+ * of kc input blocks (one chunk on the row path), [tap][ci][fg * 8] with
+ * zeros for co >= M and ci >= C: a chunk is one contiguous run. */
 static void pack_weights(convblk *p, const float *w)
 {
     const nk_conv_geom *g = &p->g;
     int64_t khw = g->kh * g->kw;
+    int64_t kc = p->kc > 0 ? p->kc : p->cb;
     for (int64_t o = 0; o < p->og; o++) {
         int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
         float *dst = p->wpack + (size_t)(o * p->fb * 8 * p->taps * p->cp);
-        for (int64_t t = 0; t < p->taps; t++)
-            for (int64_t ci = 0; ci < p->cp; ci++)
-                for (int64_t j = 0; j < fg * 8; j++) {
-                    int64_t co = o * p->fb * 8 + j;
-                    *dst++ = co < g->m && ci < g->c
-                                 ? w[(co * g->c + ci) * khw + t]
-                                 : 0.0f;
-                }
+        for (int64_t c0 = 0; c0 < p->cb; c0 += kc) {
+            int64_t c1 = c0 + kc < p->cb ? c0 + kc : p->cb;
+            for (int64_t t = 0; t < p->taps; t++)
+                for (int64_t ci = c0 * 8; ci < c1 * 8; ci++)
+                    for (int64_t j = 0; j < fg * 8; j++) {
+                        int64_t co = o * p->fb * 8 + j;
+                        *dst++ = co < g->m && ci < g->c
+                                     ? w[(co * g->c + ci) * khw + t]
+                                     : 0.0f;
+                    }
+        }
     }
 }
 
@@ -445,7 +583,6 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
                        "node '%s': out of memory packing %zu bytes of "
                        "weights", st->node->name, wbytes);
     }
-    pack_weights(p, st->in[1]->data);
     const float *b =
         st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
     for (int64_t i = 0; i < p->mb * NK_BLK; i++)
@@ -483,6 +620,20 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     if (p->seg < 1)
         p->seg = 1;
     p->nseg = (p->ow + p->seg - 1) / p->seg;
+    /* A pointwise conv on a small map has few items (7 groups of 49
+     * pixels at 7x7): shorter segments, so that threads can get equal
+     * shares (run: items weighted by their work). */
+    if (p->h == 1 && p->oh == 1) {
+        int64_t want = 8 * nk_kernel_slots(st);
+        while (g->n * p->og * p->nseg < want && p->seg > 16) {
+            int64_t seg = (p->ow + p->nseg) / (p->nseg + 1);
+            seg = (seg + 3) / 4 * 4;
+            if (seg >= p->seg)
+                break;
+            p->seg = seg;
+            p->nseg = (p->ow + seg - 1) / seg;
+        }
+    }
     /* Weights that do not fit L2 next to the input rows: keep one group's
      * weights hot and stream the input past them instead. */
     size_t xbytes = (size_t)(p->cb * NK_BLK * g->h * g->w) * sizeof(float);
@@ -496,6 +647,7 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     st->work_bytes = 0;
     if (p->h != 1 || p->oh != 1)
         plan_flat(p, st, (double)wbytes);
+    pack_weights(p, st->in[1]->data);
     return NK_OK;
 }
 
@@ -568,19 +720,55 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                          y + f * ohw * 8 + oxa * 8, (size_t)(oxb - oxa) * 8);
 }
 
-/* Work item i of the flat path: image, group, pixel segment. */
-static void flat_item(const convblk *p, int64_t i, int64_t *n, int64_t *o,
+/* Work item i: image, group and segment (the row path: row * nseg +
+ * segment of the row; the flat path: segment of the flattened map). */
+static void work_item(const convblk *p, int64_t i, int64_t *n, int64_t *o,
                       int64_t *sg)
 {
+    int64_t segs = p->flat ? p->nseg : p->oh * p->nseg;
     if (p->weights_major) {
-        *sg = i % p->nseg;
-        *o = i / p->nseg % p->og;
-        *n = i / p->nseg / p->og;
+        *sg = i % segs;
+        *o = i / segs % p->og;
+        *n = i / segs / p->og;
     } else {
         *o = i % p->og;
-        *sg = i / p->og % p->nseg;
-        *n = i / p->og / p->nseg;
+        *sg = i / p->og % segs;
+        *n = i / p->og / segs;
     }
+}
+
+/* Thread ith's items [*b, *e) of the n items. Items are weighted by
+ * blocks x pixels (the last group and segment may be short): each thread
+ * takes the contiguous items whose middles fall in its share. */
+static void share_items(const convblk *p, int64_t items, int ith,
+                        int active, int64_t *b, int64_t *e)
+{
+    int64_t len_all = p->flat ? p->g.oh * p->g.ow : p->ow;
+    int64_t total = 0, cum = 0;
+    *b = *e = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t i = 0; i < items; i++) {
+            int64_t n, o, sg;
+            work_item(p, i, &n, &o, &sg);
+            int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb
+                                                   : p->fb;
+            int64_t s0 = (sg % p->nseg) * p->seg;
+            int64_t len = len_all - s0 < p->seg ? len_all - s0 : p->seg;
+            int64_t c = fg * len;
+            if (pass == 0) {
+                total += c;
+                continue;
+            }
+            int64_t t = (2 * cum + c) * active / (2 * total);
+            if (t == ith) {
+                if (*e == *b)
+                    *b = i;
+                *e = i + 1;
+            } else if (t > ith) {
+                return;
+            }
+            cum += c;
+        }
 }
 
 /* Rows [oy0, oy1) of the zero-padded image n of in[0] into buf, in
@@ -661,12 +849,27 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
         int64_t c1 = c0 + kc < nblk ? c0 + kc : nblk;
         a->nfull = c1 <= nfull ? c1 - c0 : nfull - c0;
         a->tail = c1 > nfull ? tail : 0;
-        a->w = w0 + c0 * 8 * fg * 8;
+        a->w = w0 + c0 * 8 * fg * 8 * p->taps;
+        a->wtap = (c1 - c0) * 8 * fg * 8;
         a->accum = c0 > 0;
         a->final = c1 == nblk;
         const float *xc = x + c0 * a->cbs;
         int64_t oy = pa / g->ow, ox = pa % g->ow;
+        /* The next chunk's weights (contiguous, after this one's) are
+         * fetched a share per tile while this chunk runs: the first tile
+         * of a chunk would otherwise wait on memory. */
+        const char *pf = (const char *)(a->w + (c1 - c0) * 8 * fg * 8 *
+                                                   p->taps);
+        const char *pf_end =
+            c1 < nblk ? pf + ((c1 + kc < nblk ? kc : nblk - c1) * 8 * fg *
+                              8 * p->taps * (int64_t)sizeof(float))
+                      : pf;
+        int64_t ntile = (pb - pa + rmax - 1) / rmax;
+        int64_t pf_step = ((pf_end - pf) / ntile + 63) / 64 * 64;
         for (int64_t q = pa; q < pb;) {
+            for (const char *e = pf + pf_step; pf < e && pf < pf_end;
+                 pf += 64)
+                _mm_prefetch(pf, _MM_HINT_T1);
             int R = (int)(pb - q < rmax ? pb - q : rmax);
             const float *row = xc + oy * rstep;
             for (int r = 0; r < R; r++) {
@@ -724,26 +927,8 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         int active = nk_slots_active(nth, p->slots);
         if (ith >= active)
             return;
-        /* Items weighted by blocks x pixels (groups and segments differ
-         * in size): each thread takes the contiguous items whose middles
-         * fall in its share of the total. */
-        int64_t items = g->n * p->og * p->nseg, pix = g->oh * g->ow;
-        int64_t total = g->n * p->mb * pix, cum = 0, b = 0, e = 0;
-        for (int64_t i = 0; i < items; i++) {
-            int64_t n, o, sg;
-            flat_item(p, i, &n, &o, &sg);
-            int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb
-                                                   : p->fb;
-            int64_t len = pix - sg * p->seg < p->seg ? pix - sg * p->seg
-                                                     : p->seg;
-            int64_t c = fg * len;
-            if ((2 * cum + c) * active / (2 * total) == ith) {
-                if (e == 0)
-                    b = i;
-                e = i + 1;
-            }
-            cum += c;
-        }
+        int64_t b, e;
+        share_items(p, g->n * p->og * p->nseg, ith, active, &b, &e);
         float *buf = NULL;
         int64_t have = -1; /* image in buf */
         int64_t cimg = blk ? p->cb * NK_BLK : g->c;
@@ -757,7 +942,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         int64_t ohw = g->oh * g->ow;
         for (int64_t i = b; i < e; i++) {
             int64_t n, o, sg;
-            flat_item(p, i, &n, &o, &sg);
+            work_item(p, i, &n, &o, &sg);
             const float *x;
             if (p->padcopy || p->subcopy) {
                 if (have != n) {
@@ -765,7 +950,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
                     int64_t plo = ohw, phi = 0;
                     for (int64_t j = i; j < e; j++) {
                         int64_t nj, oj, sj;
-                        flat_item(p, j, &nj, &oj, &sj);
+                        work_item(p, j, &nj, &oj, &sj);
                         if (nj != n)
                             continue;
                         int64_t qa = sj * p->seg;
@@ -788,20 +973,11 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         }
         return;
     }
-    int64_t rows = p->oh * p->nseg;
     int64_t b, e;
-    nk_split(g->n * p->og * rows, ith, nth, &b, &e);
+    share_items(p, g->n * p->og * p->oh * p->nseg, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++) {
         int64_t n, o, rs;
-        if (p->weights_major) {
-            rs = i % rows;
-            o = i / rows % p->og;
-            n = i / rows / p->og;
-        } else {
-            o = i % p->og;
-            rs = i / p->og % rows;
-            n = i / p->og / rows;
-        }
+        work_item(p, i, &n, &o, &rs);
         int64_t oy = rs / p->nseg, sg = rs % p->nseg;
         int64_t oxa = sg * p->seg;
         int64_t oxb = oxa + p->seg < p->ow ? oxa + p->seg : p->ow;
