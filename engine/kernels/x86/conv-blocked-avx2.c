@@ -68,6 +68,10 @@ typedef struct convblk {
     int64_t kc;          /* input channel blocks per chunk (flat path) */
     int slots;
     size_t slot_bytes;   /* scratch per thread (padcopy) */
+    /* NCHW input with few channels x taps (stems): per (ky, kx, c) the
+     * input offset and the packed weight row, for mac_4x3_gather. */
+    int64_t (*gtab)[2];
+    int64_t gtab_ky;     /* entries per kernel row: kw * C */
 } convblk;
 
 /* Everything the micro-kernel needs about one call. */
@@ -93,6 +97,8 @@ typedef struct ukr_args {
                           * applied to the row afterwards) */
     int accum;           /* start from y (a later channel chunk), not bias */
     int final;           /* last channel chunk: residual + epilogue */
+    const int64_t (*gtab)[2]; /* convblk.gtab on NCHW input, else NULL */
+    int64_t gtab_ky;
 } ukr_args;
 
 /* The 4-pixel x 3-block reduction on NCHW8c input in assembly: with 12
@@ -157,6 +163,54 @@ static void mac_4x3(float *acc, const float *const px[4],
           "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
           "xmm13", "xmm14", "xmm15");
 }
+/* The same tile over a table of (input offset, weight row) entries:
+ * NCHW input, where a tap contributes only C lanes (3 for an RGB stem)
+ * and the per-tap loop of ukr_body cost more than its FMAs. Entry e of
+ * pixel r reads px[r][tab[e][0]] and the 24 weights at w + tab[e][1].
+ * n >= 1. */
+static void mac_4x3_gather(float *acc, const float *const px[4],
+                           const int64_t (*tab)[2], int64_t n,
+                           const float *w)
+{
+    const int64_t(*tend)[2] = tab + n;
+    int64_t o, q;
+    __asm__ volatile(
+        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
+        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        "1:\n\t"
+        "mov (%[tab]), %[o]\n\t"
+        "mov 8(%[tab]), %[q]\n\t"
+        "vmovaps (%[w],%[q],4), %%ymm12\n\t"
+        "vmovaps 32(%[w],%[q],4), %%ymm13\n\t"
+        "vmovaps 64(%[w],%[q],4), %%ymm14\n\t"
+        "vbroadcastss (%[p0],%[o],4), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm0\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm1\n\t"
+        "vfmadd231ps %%ymm14, %%ymm15, %%ymm2\n\t"
+        "vbroadcastss (%[p1],%[o],4), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm3\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm4\n\t"
+        "vfmadd231ps %%ymm14, %%ymm15, %%ymm5\n\t"
+        "vbroadcastss (%[p2],%[o],4), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
+        "vfmadd231ps %%ymm14, %%ymm15, %%ymm8\n\t"
+        "vbroadcastss (%[p3],%[o],4), %%ymm15\n\t"
+        "vfmadd231ps %%ymm12, %%ymm15, %%ymm9\n\t"
+        "vfmadd231ps %%ymm13, %%ymm15, %%ymm10\n\t"
+        "vfmadd231ps %%ymm14, %%ymm15, %%ymm11\n\t"
+        "add $16, %[tab]\n\t"
+        "cmp %[tend], %[tab]\n\t"
+        "jne 1b\n\t"
+        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
+        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        : [o] "=&r"(o), [q] "=&r"(q), [tab] "+r"(tab)
+        : [p0] "r"(px[0]), [p1] "r"(px[1]), [p2] "r"(px[2]),
+          [p3] "r"(px[3]), [tend] "r"(tend), [w] "r"(w), [acc] "r"(acc)
+        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15");
+}
 #undef MAC_LANE
 #undef MAC_LD
 #undef MAC_ST
@@ -176,7 +230,13 @@ static void ukr_4x3_asm(const ukr_args *a, int flat)
         px[r] = flat ? a->px[r] : a->x + a->xoff + r * a->rs;
     int64_t toff[64];
     int taps = 0;
-    if (a->nfull > 0 && (a->ky1 - a->ky0) * (a->kx1 - a->kx0) <= 64 &&
+    if (a->gtab) {
+        /* NCHW input: the rows ky0..ky1 of the table (every kx: only
+         * interior tiles come here). */
+        if (a->ky1 > a->ky0)
+                mac_4x3_gather(acc, px, a->gtab + a->ky0 * a->gtab_ky,
+                           (a->ky1 - a->ky0) * a->gtab_ky, a->w);
+    } else if (a->nfull > 0 && (a->ky1 - a->ky0) * (a->kx1 - a->kx0) <= 64 &&
         a->kx0 == 0 && a->kx1 == a->kw) {
         for (int ky = a->ky0; ky < a->ky1; ky++)
             for (int kx = 0; kx < a->kw; kx++)
@@ -387,6 +447,21 @@ UKR(1, 3) UKR(2, 3) UKR(3, 3)
 UKRP(4, 3, 0, ) UKRP(4, 3, 1, f)
 static void ukr_4x3_b(const ukr_args *a) { ukr_4x3_asm(a, 0); }
 static void ukr_4x3_bf(const ukr_args *a) { ukr_4x3_asm(a, 1); }
+/* NCHW input: the gather table when there is one. */
+static void ukr_4x3_pg(const ukr_args *a)
+{
+    if (a->gtab && a->kx0 == 0 && a->kx1 == a->kw)
+        ukr_4x3_asm(a, 0);
+    else
+        ukr_4x3_p(a);
+}
+static void ukr_4x3_pgf(const ukr_args *a)
+{
+    if (a->gtab)
+        ukr_4x3_asm(a, 1);
+    else
+        ukr_4x3_pf(a);
+}
 #undef UKR
 #undef UKRB
 #undef UKRP
@@ -397,7 +472,7 @@ static const ukr_fn UKRS[2][FB + 1][13] = {
      {0, ukr_1x1_p, ukr_2x1_p, ukr_3x1_p, ukr_4x1_p, ukr_5x1_p, ukr_6x1_p,
       ukr_7x1_p, ukr_8x1_p, ukr_9x1_p, ukr_10x1_p, ukr_11x1_p, ukr_12x1_p},
      {0, ukr_1x2_p, ukr_2x2_p, ukr_3x2_p, ukr_4x2_p, ukr_5x2_p, ukr_6x2_p},
-     {0, ukr_1x3_p, ukr_2x3_p, ukr_3x3_p, ukr_4x3_p}},
+     {0, ukr_1x3_p, ukr_2x3_p, ukr_3x3_p, ukr_4x3_pg}},
     {{0},
      {0, ukr_1x1_b, ukr_2x1_b, ukr_3x1_b, ukr_4x1_b, ukr_5x1_b, ukr_6x1_b,
       ukr_7x1_b, ukr_8x1_b, ukr_9x1_b, ukr_10x1_b, ukr_11x1_b, ukr_12x1_b},
@@ -413,7 +488,7 @@ static const ukr_fn UKRS_FLAT[2][FB + 1][13] = {
       ukr_11x1_pf, ukr_12x1_pf},
      {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pf, ukr_4x2_pf, ukr_5x2_pf,
       ukr_6x2_pf},
-     {0, ukr_1x3_pf, ukr_2x3_pf, ukr_3x3_pf, ukr_4x3_pf}},
+     {0, ukr_1x3_pf, ukr_2x3_pf, ukr_3x3_pf, ukr_4x3_pgf}},
     {{0},
      {0, ukr_1x1_bf, ukr_2x1_bf, ukr_3x1_bf, ukr_4x1_bf, ukr_5x1_bf,
       ukr_6x1_bf, ukr_7x1_bf, ukr_8x1_bf, ukr_9x1_bf, ukr_10x1_bf,
@@ -444,6 +519,7 @@ void nk_convblk_avx2_release(nk_step *st)
     if (p) {
         nk_free_aligned(p->wpack);
         nk_free_aligned(p->bias);
+        nk_free(p->gtab);
     }
     nk_free(p);
     st->params = NULL;
@@ -648,6 +724,28 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     if (p->h != 1 || p->oh != 1)
         plan_flat(p, st, (double)wbytes);
     pack_weights(p, st->in[1]->data);
+    /* NCHW input, few channels x taps, one channel chunk: the gather
+     * table of mac_4x3_gather, with the strides the run will use. */
+    int64_t nent = p->taps * g->c;
+    if (p->mb >= 3 && nent <= 256 && (p->kc == 0 || p->kc >= p->cb)) {
+        p->gtab = nk_malloc((size_t)nent * sizeof *p->gtab);
+        if (!p->gtab) {
+            nk_convblk_avx2_release(st);
+            return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
+                           st->node->name);
+        }
+        bool copy = p->flat && (p->padcopy || p->subcopy);
+        int64_t plane = copy ? p->hp * p->wp : p->h * p->w;
+        int64_t row = copy ? p->wp : p->w;
+        int64_t e = 0;
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++)
+                for (int64_t c = 0; c < g->c; c++, e++) {
+                    p->gtab[e][0] = c * plane + ky * g->dh * row + kx * g->dw;
+                    p->gtab[e][1] = ((ky * g->kw + kx) * p->cp + c) * 24;
+                }
+        p->gtab_ky = g->kw * g->c;
+    }
     return NK_OK;
 }
 
@@ -915,6 +1013,8 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
     a.kw = (int)g->kw;
     a.ys = p->oh * p->ow * NK_BLK;
     a.final = 1;
+    a.gtab = blk ? NULL : (const int64_t(*)[2])p->gtab;
+    a.gtab_ky = p->gtab_ky;
     /* Sigmoid and Tanh run on each row once written (run_segment, the
      * flat path): inlined into every micro-kernel they would bloat it. */
     a.act = nk_blk_actv_make(st->act == NK_ACT_SIGMOID ||
