@@ -32,8 +32,10 @@
 #define FB 3
 static const int RMAX[FB + 1] = {0, 12, 6, 4};
 
+/* Four blocks are two groups of two (6x2 tiles), not three and one
+ * (a 12x1 tile loads 13 vectors per 12 FMAs). */
 #ifndef FB_CHOICE
-#define FB_CHOICE(mb) ((mb) >= 3 ? 3 : (mb))
+#define FB_CHOICE(mb) ((mb) == 4 ? 2 : (mb) >= 3 ? 3 : (mb))
 #endif
 #define ALIGN 64
 #ifndef KC_BYTES
@@ -395,16 +397,17 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
 #define PW_ASM_MIN_CB 32
 
 static inline __attribute__((always_inline)) void
-pw_tiles_body(const ukr_args *a, const float *x, int64_t nt, const int ASM)
+pw_tiles_body(const ukr_args *a, const float *x, int64_t nt, const int R,
+              const int F, const int ASM)
 {
     const int64_t cbs = a->cbs, nblk = a->nfull, ys = a->ys;
     float *y = a->y;
     const float *res = a->res;
     for (int64_t t = 0; t < nt; t++) {
-        __m256 acc[4][3];
+        __m256 acc[6][FB];
         if (ASM) {
-            /* Long reductions: the assembly loop; on short ones its
-             * set-up per tile cost more than it saved. */
+            /* Long reductions (4x3 only): the assembly loop; on short
+             * ones its set-up per tile cost more than it saved. */
             float m[96] __attribute__((aligned(32)));
             for (int r = 0; r < 4; r++)
                 for (int f = 0; f < 3; f++)
@@ -415,52 +418,58 @@ pw_tiles_body(const ukr_args *a, const float *x, int64_t nt, const int ASM)
                 for (int f = 0; f < 3; f++)
                     acc[r][f] = _mm256_load_ps(m + (r * 3 + f) * 8);
         } else {
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
-                for (int f = 0; f < 3; f++)
+                for (int f = 0; f < F; f++)
                     acc[r][f] = _mm256_load_ps(a->bias + f * 8);
             const float *xp = x, *wp = a->w;
             for (int64_t cb = 0; cb < nblk; cb++) {
 #pragma GCC unroll 8
                 for (int l = 0; l < 8; l++) {
-                    __m256 w0 = _mm256_load_ps(wp + l * 24);
-                    __m256 w1 = _mm256_load_ps(wp + l * 24 + 8);
-                    __m256 w2 = _mm256_load_ps(wp + l * 24 + 16);
-#pragma GCC unroll 4
-                    for (int r = 0; r < 4; r++) {
+                    __m256 wv[FB];
+#pragma GCC unroll 3
+                    for (int f = 0; f < F; f++)
+                        wv[f] = _mm256_load_ps(wp + (l * F + f) * 8);
+#pragma GCC unroll 6
+                    for (int r = 0; r < R; r++) {
                         __m256 xv = _mm256_broadcast_ss(xp + r * 8 + l);
-                        acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
-                        acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
-                        acc[r][2] = _mm256_fmadd_ps(xv, w2, acc[r][2]);
+#pragma GCC unroll 3
+                        for (int f = 0; f < F; f++)
+                            acc[r][f] = _mm256_fmadd_ps(xv, wv[f], acc[r][f]);
                     }
                 }
                 xp += cbs;
-                wp += 8 * 24;
+                wp += 8 * F * 8;
             }
         }
 #pragma GCC unroll 3
-        for (int f = 0; f < 3; f++)
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
+        for (int f = 0; f < F; f++)
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
                 __m256 v = acc[r][f];
                 if (res)
                     v = _mm256_add_ps(v, _mm256_loadu_ps(res + f * ys + r * 8));
                 _mm256_storeu_ps(y + f * ys + r * 8, nk_blk_act(&a->act, v));
             }
-        x += 32;
-        y += 32;
+        x += R * 8;
+        y += R * 8;
         if (res)
-            res += 32;
+            res += R * 8;
     }
 }
 
 static void pw_tiles_4x3(const ukr_args *a, const float *x, int64_t nt)
 {
     if (a->nfull >= PW_ASM_MIN_CB)
-        pw_tiles_body(a, x, nt, 1);
+        pw_tiles_body(a, x, nt, 4, 3, 1);
     else
-        pw_tiles_body(a, x, nt, 0);
+        pw_tiles_body(a, x, nt, 4, 3, 0);
+}
+
+static void pw_tiles_6x2(const ukr_args *a, const float *x, int64_t nt)
+{
+    pw_tiles_body(a, x, nt, 6, 2, 0);
 }
 
 typedef void (*ukr_fn)(const ukr_args *a);
@@ -739,13 +748,14 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
         p->ox_hi = p->ow;
     if (p->ox_lo > p->ox_hi)
         p->ox_lo = p->ox_hi;
-    /* Equal segments (whole 4-pixel tiles) so that threads get equal
-     * shares: 196 pixels are 68 + 68 + 60, not 96 + 96 + 4. */
+    /* Equal segments (whole tiles of the first group) so that threads get
+     * equal shares: 196 pixels are 68 + 68 + 60, not 96 + 96 + 4. */
+    int64_t tile = RMAX[p->fb];
     p->nseg = (p->ow + SEG_PIX - 1) / SEG_PIX;
     if (p->nseg < 1)
         p->nseg = 1;
     p->seg = (p->ow + p->nseg - 1) / p->nseg;
-    p->seg = (p->seg + 3) / 4 * 4;
+    p->seg = (p->seg + tile - 1) / tile * tile;
     if (p->seg > p->ow)
         p->seg = p->ow;
     if (p->seg < 1)
@@ -758,7 +768,7 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
         int64_t want = 8 * nk_kernel_slots(st);
         while (g->n * p->og * p->nseg < want && p->seg > 16) {
             int64_t seg = (p->ow + p->nseg) / (p->nseg + 1);
-            seg = (seg + 3) / 4 * 4;
+            seg = (seg + tile - 1) / tile * tile;
             if (seg >= p->seg)
                 break;
             p->seg = seg;
@@ -855,13 +865,13 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
         a->xoff = (iy0 * p->w + ix0) * ps;
         a->y = y + ox * 8;
         a->res = res ? res + ox * 8 : NULL;
-        if (R == 4 && fg == 3 && blk && p->taps == 1 && p->h == 1 &&
+        if (R == rmax && fg >= 2 && blk && p->taps == 1 && p->h == 1 &&
             g->sw == 1 &&
             (p->cb <= PW_TILES_MAX_CB || p->w <= PW_TILES_MAX_PIX)) {
             int64_t e = oxb < p->ox_hi ? oxb : p->ox_hi;
-            int64_t nt = (e - ox) / 4;
-            pw_tiles_4x3(a, x + a->xoff, nt);
-            ox += nt * 4;
+            int64_t nt = (e - ox) / R;
+            (fg == 3 ? pw_tiles_4x3 : pw_tiles_6x2)(a, x + a->xoff, nt);
+            ox += nt * R;
             continue;
         }
         tab[R](a);
