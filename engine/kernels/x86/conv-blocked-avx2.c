@@ -199,8 +199,8 @@ static void mac_4x3_pw(float *acc, const float *x, int64_t cbs,
 /* The same tile over a table of (input offset, weight row) entries:
  * NCHW input, where a tap contributes only C lanes (3 for an RGB stem)
  * and the per-tap loop of ukr_body cost more than its FMAs. Entry e of
- * pixel r reads px[r][tab[e][0]] and the 24 weights at w + tab[e][1].
- * n >= 1. */
+ * pixel r reads px[r][tab[e][0]] and the F * 8 weights of row tab[e][1]
+ * of w. n >= 1. */
 static void mac_4x3_gather(float *acc, const float *const px[4],
                            const int64_t (*tab)[2], int64_t n,
                            const float *w)
@@ -212,10 +212,10 @@ static void mac_4x3_gather(float *acc, const float *const px[4],
         MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
         "1:\n\t"
         "mov (%[tab]), %[o]\n\t"
-        "mov 8(%[tab]), %[q]\n\t"
-        "vmovaps (%[w],%[q],4), %%ymm12\n\t"
-        "vmovaps 32(%[w],%[q],4), %%ymm13\n\t"
-        "vmovaps 64(%[w],%[q],4), %%ymm14\n\t"
+        "imul $96, 8(%[tab]), %[q]\n\t"
+        "vmovaps (%[w],%[q]), %%ymm12\n\t"
+        "vmovaps 32(%[w],%[q]), %%ymm13\n\t"
+        "vmovaps 64(%[w],%[q]), %%ymm14\n\t"
         "vbroadcastss (%[p0],%[o],4), %%ymm15\n\t"
         "vfmadd231ps %%ymm12, %%ymm15, %%ymm0\n\t"
         "vfmadd231ps %%ymm13, %%ymm15, %%ymm1\n\t"
@@ -244,9 +244,93 @@ static void mac_4x3_gather(float *acc, const float *const px[4],
           "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
           "xmm13", "xmm14", "xmm15");
 }
+/* 6 pixels x 2 blocks (stems with 16 or 32 channels, a ResNet stem's last
+ * group). */
+static void mac_6x2_gather(float *acc, const float *const px[6],
+                           const int64_t (*tab)[2], int64_t n,
+                           const float *w)
+{
+    const int64_t(*tend)[2] = tab + n;
+    int64_t o, q;
+    /* acc[f * 6 + r] lives in ymm(f * 6 + r): ymm0-11; weights 12, 13;
+     * broadcast 14. */
+    __asm__ volatile(
+        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
+        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        "1:\n\t"
+        "mov (%[tab]), %[o]\n\t"
+        "mov 8(%[tab]), %[q]\n\t"
+        "shl $6, %[q]\n\t"
+        "vmovaps (%[w],%[q]), %%ymm12\n\t"
+        "vmovaps 32(%[w],%[q]), %%ymm13\n\t"
+        "vbroadcastss (%[p0],%[o],4), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm6\n\t"
+        "vbroadcastss (%[p1],%[o],4), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm1\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm7\n\t"
+        "vbroadcastss (%[p2],%[o],4), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm2\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm8\n\t"
+        "vbroadcastss (%[p3],%[o],4), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm3\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
+        "vbroadcastss (%[p4],%[o],4), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm10\n\t"
+        "vbroadcastss (%[p5],%[o],4), %%ymm14\n\t"
+        "vfmadd231ps %%ymm12, %%ymm14, %%ymm5\n\t"
+        "vfmadd231ps %%ymm13, %%ymm14, %%ymm11\n\t"
+        "add $16, %[tab]\n\t"
+        "cmp %[tend], %[tab]\n\t"
+        "jne 1b\n\t"
+        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
+        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        : [o] "=&r"(o), [q] "=&r"(q), [tab] "+r"(tab)
+        : [p0] "r"(px[0]), [p1] "r"(px[1]), [p2] "r"(px[2]),
+          [p3] "r"(px[3]), [p4] "r"(px[4]), [p5] "r"(px[5]),
+          [tend] "m"(tend), [w] "r"(w), [acc] "r"(acc)
+        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14");
+}
 #undef MAC_LANE
 #undef MAC_LD
 #undef MAC_ST
+
+/* ukr_body's R <= 6, F = 2 cases on NCHW input with a gather table: a
+ * narrower tile runs the 6-pixel kernel with its last pixel repeated
+ * (the per-tap C loop cost more than the unused lanes). */
+static void ukr_6x2_gather(const ukr_args *a, int flat, int R)
+{
+    float acc[96] __attribute__((aligned(32)));
+    for (int f = 0; f < 2; f++)
+        for (int r = 0; r < 6; r++)
+            _mm256_store_ps(acc + (f * 6 + r) * 8,
+                            a->accum && r < R
+                                ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
+                                : _mm256_load_ps(a->bias + f * 8));
+    const float *px[6];
+    for (int r = 0; r < 6; r++) {
+        int q = r < R ? r : R - 1;
+        px[r] = flat ? a->px[q] : a->x + a->xoff + q * a->rs;
+    }
+    if (a->ky1 > a->ky0)
+        mac_6x2_gather(acc, px, a->gtab + a->ky0 * a->gtab_ky,
+                       (a->ky1 - a->ky0) * a->gtab_ky, a->w);
+    for (int f = 0; f < 2; f++)
+        for (int r = 0; r < R; r++) {
+            __m256 v = _mm256_load_ps(acc + (f * 6 + r) * 8);
+            if (!a->final) {
+                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
+                continue;
+            }
+            if (a->res)
+                v = _mm256_add_ps(v,
+                                  _mm256_loadu_ps(a->res + f * a->ys + r * 8));
+            _mm256_storeu_ps(a->y + f * a->ys + r * 8, nk_blk_act(&a->act, v));
+        }
+}
 
 /* ukr_body's R = 4, F = 3 case on NCHW8c input, through mac_4x3. */
 static void ukr_4x3_asm(const ukr_args *a, int flat)
@@ -520,6 +604,23 @@ static void ukr_4x3_bf(const ukr_args *a)
     else
         ukr_4x3_asm(a, 1);
 }
+#define UKR_G62(R)                                                         \
+    static void ukr_##R##x2_pg(const ukr_args *a)                          \
+    {                                                                      \
+        if (a->gtab && a->kx0 == 0 && a->kx1 == a->kw)                     \
+            ukr_6x2_gather(a, 0, R);                                       \
+        else                                                               \
+            ukr_##R##x2_p(a);                                              \
+    }                                                                      \
+    static void ukr_##R##x2_pgf(const ukr_args *a)                         \
+    {                                                                      \
+        if (a->gtab)                                                       \
+            ukr_6x2_gather(a, 1, R);                                       \
+        else                                                               \
+            ukr_##R##x2_pf(a);                                             \
+    }
+UKR_G62(3) UKR_G62(4) UKR_G62(5) UKR_G62(6)
+#undef UKR_G62
 /* NCHW input: the gather table when there is one. */
 static void ukr_4x3_pg(const ukr_args *a)
 {
@@ -544,7 +645,8 @@ static const ukr_fn UKRS[2][FB + 1][13] = {
     {{0},
      {0, ukr_1x1_p, ukr_2x1_p, ukr_3x1_p, ukr_4x1_p, ukr_5x1_p, ukr_6x1_p,
       ukr_7x1_p, ukr_8x1_p, ukr_9x1_p, ukr_10x1_p, ukr_11x1_p, ukr_12x1_p},
-     {0, ukr_1x2_p, ukr_2x2_p, ukr_3x2_p, ukr_4x2_p, ukr_5x2_p, ukr_6x2_p},
+     {0, ukr_1x2_p, ukr_2x2_p, ukr_3x2_pg, ukr_4x2_pg, ukr_5x2_pg,
+      ukr_6x2_pg},
      {0, ukr_1x3_p, ukr_2x3_p, ukr_3x3_p, ukr_4x3_pg}},
     {{0},
      {0, ukr_1x1_b, ukr_2x1_b, ukr_3x1_b, ukr_4x1_b, ukr_5x1_b, ukr_6x1_b,
@@ -559,8 +661,8 @@ static const ukr_fn UKRS_FLAT[2][FB + 1][13] = {
      {0, ukr_1x1_pf, ukr_2x1_pf, ukr_3x1_pf, ukr_4x1_pf, ukr_5x1_pf,
       ukr_6x1_pf, ukr_7x1_pf, ukr_8x1_pf, ukr_9x1_pf, ukr_10x1_pf,
       ukr_11x1_pf, ukr_12x1_pf},
-     {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pf, ukr_4x2_pf, ukr_5x2_pf,
-      ukr_6x2_pf},
+     {0, ukr_1x2_pf, ukr_2x2_pf, ukr_3x2_pgf, ukr_4x2_pgf, ukr_5x2_pgf,
+      ukr_6x2_pgf},
      {0, ukr_1x3_pf, ukr_2x3_pf, ukr_3x3_pf, ukr_4x3_pgf}},
     {{0},
      {0, ukr_1x1_bf, ukr_2x1_bf, ukr_3x1_bf, ukr_4x1_bf, ukr_5x1_bf,
@@ -801,7 +903,7 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     /* NCHW input, few channels x taps, one channel chunk: the gather
      * table of mac_4x3_gather, with the strides the run will use. */
     int64_t nent = p->taps * g->c;
-    if (p->mb >= 3 && nent <= 256 && (p->kc == 0 || p->kc >= p->cb)) {
+    if (p->mb >= 2 && nent <= 256 && (p->kc == 0 || p->kc >= p->cb)) {
         p->gtab = nk_malloc((size_t)nent * sizeof *p->gtab);
         if (!p->gtab) {
             nk_convblk_avx2_release(st);
@@ -816,7 +918,7 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
             for (int64_t kx = 0; kx < g->kw; kx++)
                 for (int64_t c = 0; c < g->c; c++, e++) {
                     p->gtab[e][0] = c * plane + ky * g->dh * row + kx * g->dw;
-                    p->gtab[e][1] = ((ky * g->kw + kx) * p->cp + c) * 24;
+                    p->gtab[e][1] = (ky * g->kw + kx) * p->cp + c;
                 }
         p->gtab_ky = g->kw * g->c;
     }
