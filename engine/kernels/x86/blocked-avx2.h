@@ -88,6 +88,10 @@ static inline nk_blk_actv nk_blk_actv_make(nk_act a, float a0, float a1)
     if (a == NK_ACT_RELU) {
         v.a0 = _mm256_setzero_ps();
         v.a1 = _mm256_set1_ps(__builtin_inff());
+    } else if (a == NK_ACT_NONE) {
+        /* a clamp to +-inf: the identity, NaN included */
+        v.a0 = _mm256_set1_ps(-__builtin_inff());
+        v.a1 = _mm256_set1_ps(__builtin_inff());
     }
     return v;
 }
@@ -98,15 +102,14 @@ static inline __m256 nk_blk_clamp(__m256 v, __m256 lo, __m256 hi)
     return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 
-/* act(v), as nk_act_apply computes it (activation.c). */
+/* act(v), as nk_act_apply computes it (activation.c). None, Relu and
+ * Clip are one clamp behind one compare: the switch's indirect jump per
+ * vector cost ~20% of a 3x3 depthwise row. */
 static inline __m256 nk_blk_act(const nk_blk_actv *p, __m256 v)
 {
-    switch (p->act) {
-    case NK_ACT_NONE:
-        return v;
-    case NK_ACT_RELU:
-    case NK_ACT_CLIP:
+    if (__builtin_expect(p->act <= NK_ACT_CLIP, 1))
         return nk_blk_clamp(v, p->a0, p->a1);
+    switch (p->act) {
     case NK_ACT_LEAKYRELU:
         return _mm256_blendv_ps(
             _mm256_mul_ps(p->a0, v), v,
