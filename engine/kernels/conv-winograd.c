@@ -7,7 +7,9 @@
  * is done once at plan time (in double). The epilogue (bias, residual,
  * activation) is applied in the output transform. Input, output and
  * residual may each be NCHW or NCHW8c (engine/kernels/blocked.h; the
- * layouts are read from the tensors at run time). Error: see
+ * layouts are read from the tensors at run time). With few tiles (a 7x7
+ * map at batch 1) the GEMMs are transposed: tiles are the micro-kernel's
+ * rows, output channels its columns (fewtiles_run). Error: see
  * docs/performance.md (measured, and bounded by tests/test-fastkernels.c).
  */
 #include "engine/kernels/blocked.h"
@@ -39,6 +41,11 @@ typedef struct wino {
     int64_t blocks, mtiles, mtile_rows;
     size_t slot_bytes;
     int slots;
+    /* Few tiles (a 7x7 map is 4): the transposed GEMM, tiles as the MR
+     * rows and output channels as the NR columns (fewtiles_run). */
+    bool few;
+    int64_t npad;        /* M rounded up to NR */
+    int64_t nts;         /* MR-tile strips */
 } wino;
 
 /* G (6x3) of F(4x4, 3x3) with the points 0, +-1, +-2, inf (Lavin). */
@@ -85,6 +92,14 @@ static bool geom_ok(const nk_step *st, nk_conv_geom *g)
            g->m >= 8;
 }
 
+/* Whether tiles padded to whole strips of w still leave a clear saving:
+ * 36 products per (padded) tile vs 9 per pixel. */
+static bool wino_pays(int64_t tiles, int64_t w, const nk_conv_geom *g)
+{
+    int64_t padded = (tiles + w - 1) / w * w;
+    return 36.0 * (double)padded < 0.6 * 9.0 * (double)(g->n * g->oh * g->ow);
+}
+
 bool nk_conv_winograd_supports(const nk_step *st)
 {
     /* NNKIT_WINOGRAD=0: plan 3x3 convs with the packed GEMM instead (for
@@ -95,12 +110,10 @@ bool nk_conv_winograd_supports(const nk_step *st)
     nk_conv_geom g;
     if (!geom_ok(st, &g))
         return false;
-    /* Worth it only when padding the tiles to whole NR strips leaves a
-     * clear saving: 36 products per (padded) tile vs 9 per pixel. */
-    /* (Selection runs before the row is known: assume 16-wide strips.) */
+    /* Selection runs before the row is known: assume 16-wide strips of
+     * tiles, or 6-tile strips on the transposed path for few tiles. */
     int64_t tiles = g.n * ((g.oh + 3) / 4) * ((g.ow + 3) / 4);
-    int64_t padded = (tiles + 15) / 16 * 16;
-    return 36.0 * (double)padded < 0.6 * 9.0 * (double)(g.n * g.oh * g.ow);
+    return wino_pays(tiles, 16, &g) || wino_pays(tiles, 6, &g);
 }
 
 void nk_conv_winograd_release(nk_step *st)
@@ -143,6 +156,25 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
                        ubytes);
     }
     memset(p->u, 0, ubytes);
+    p->th = (g->oh + 3) / 4;
+    p->tw = (g->ow + 3) / 4;
+    p->ntiles = g->n * p->th * p->tw;
+    /* Few tiles: U as [36][npad / NR][C][NR] (output channels are the
+     * GEMM's columns), scratch for all tiles' V and M per thread. */
+    p->few = !wino_pays(p->ntiles, nr, g) && wino_pays(p->ntiles, mr, g);
+    if (p->few) {
+        p->npad = (m + nr - 1) / nr * nr;
+        p->nts = (p->ntiles + mr - 1) / mr;
+        nk_free_aligned(p->u);
+        if (!nk_mul_size((size_t)36 * (size_t)p->npad * sizeof(float),
+                         (size_t)c, &ubytes) ||
+            !(p->u = nk_malloc_aligned(ubytes, ALIGN))) {
+            nk_conv_winograd_release(st);
+            return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory for "
+                           "transformed weights", st->node->name);
+        }
+        memset(p->u, 0, ubytes);
+    }
     const float *w = st->in[1]->data;
     for (int64_t mo = 0; mo < m; mo++)
         for (int64_t ci = 0; ci < c; ci++) {
@@ -157,17 +189,26 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
                 for (int j = 0; j < 6; j++)
                     uu[i][j] = t[i][0] * WG[j][0] + t[i][1] * WG[j][1] +
                                t[i][2] * WG[j][2];
+            /* rows of mr output channels, or (few tiles) columns of nr */
+            int64_t rw = p->few ? nr : mr, rows = p->few ? p->npad : p->mpad;
             for (int xi = 0; xi < 36; xi++) {
-                size_t off = (size_t)xi * (size_t)p->mpad * (size_t)c +
-                             (size_t)(mo / mr) * (size_t)mr * (size_t)c +
-                             (size_t)ci * (size_t)mr + (size_t)(mo % mr);
+                size_t off = (size_t)xi * (size_t)rows * (size_t)c +
+                             (size_t)(mo / rw) * (size_t)rw * (size_t)c +
+                             (size_t)ci * (size_t)rw + (size_t)(mo % rw);
                 p->u[off] = (float)uu[xi / 6][xi % 6];
             }
         }
+    if (p->few) {
+        /* V [36][nts][C][MR] and M [36][nts * MR][npad] per thread */
+        size_t vfl = (size_t)36 * (size_t)p->nts * (size_t)mr * (size_t)c;
+        size_t mfl = (size_t)36 * (size_t)p->nts * (size_t)mr *
+                     (size_t)p->npad;
+        p->slot_bytes = (vfl + mfl) * sizeof(float) + 3 * ALIGN;
+        if (!nk_mul_size(p->slot_bytes, (size_t)p->slots, &st->work_bytes))
+            goto too_big;
+        return NK_OK;
+    }
 
-    p->th = (g->oh + 3) / 4;
-    p->tw = (g->ow + 3) / 4;
-    p->ntiles = g->n * p->th * p->tw;
     /* Blocks of whole NR-tile strips, as equal as possible and as many
      * as a multiple of the threads, so every thread gets the same number
      * of strips (give or take one); the budget bounds a block's scratch. */
@@ -615,6 +656,184 @@ static void zero_pad_lanes(const wino *p, float *y, const addr *ad,
     }
 }
 
+/* ---- few tiles: the transposed GEMM ------------------------------------
+ * A 7x7 map is 4 tiles: as the GEMM's NR columns they would fill a
+ * quarter of a 16-wide strip. Here the tiles are the MR rows (6) and the
+ * output channels the NR columns: per position xi, M[tiles][m] =
+ * V[tiles][C] x U[C][m]. Every thread transforms all tiles' input (a few
+ * tens of microseconds) and takes a share of the NR-column strips. */
+
+/* V[xi][strip][c][MR]: tile t's 36 transformed values of channel c, eight
+ * channels at a time (a pixel's 8 channels are one load on NCHW8c). */
+static void fewtiles_input(const wino *p, const float *x, const addr *ad,
+                           int mr, float *v)
+{
+    const nk_conv_geom *g = &p->g;
+    int64_t c = g->c, hw = g->h * g->w, per = p->th * p->tw;
+    size_t xi_v = (size_t)p->nts * (size_t)mr * (size_t)c;
+    memset(v, 0, 36 * xi_v * sizeof(float));
+    for (int64_t t = 0; t < p->ntiles; t++) {
+        int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
+        int64_t iy0 = ty * 4 - g->pt, ix0 = tx * 4 - g->pl;
+        float *vt = v + (size_t)(t / mr) * (size_t)mr * (size_t)c +
+                    (size_t)(t % mr);
+        const float *xn = x + n * ad->nstride;
+        for (int64_t c0 = 0; c0 < c; c0 += 8) {
+            int nch = c - c0 < 8 ? (int)(c - c0) : 8;
+            v8f d[6][6];
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++) {
+                    int64_t iy = iy0 + a, ix = ix0 + b;
+                    v8f z = {0};
+                    if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) {
+                        const float *q = xn + chan_off(ad, c0, hw) +
+                                         (iy * g->w + ix) * ad->ps;
+                        if (ad->ls == 1 && nch == 8)
+                            V8_LOAD(z, q);
+                        else
+                            for (int l = 0; l < nch; l++)
+                                z[l] = xn[chan_off(ad, c0 + l, hw) +
+                                          (iy * g->w + ix) * ad->ps];
+                    }
+                    d[a][b] = z;
+                }
+            v8f r[6][6];
+            for (int b = 0; b < 6; b++) {
+                v8f col[6] = {d[0][b], d[1][b], d[2][b],
+                              d[3][b], d[4][b], d[5][b]}, o[6];
+                BT6(col, o);
+                for (int a = 0; a < 6; a++)
+                    r[a][b] = o[a];
+            }
+            for (int a = 0; a < 6; a++) {
+                v8f o[6];
+                BT6(r[a], o);
+                for (int b = 0; b < 6; b++)
+                    for (int l = 0; l < nch; l++)
+                        vt[(size_t)(a * 6 + b) * xi_v +
+                           (size_t)(c0 + l) * (size_t)mr] = o[b][l];
+            }
+        }
+    }
+}
+
+/* Output transform and epilogue of channels [m0, m1) (multiples of 8, or
+ * m1 = M) from M[xi][tile][npad]. */
+static void fewtiles_output(const nk_step *st, const wino *p,
+                            const float *mt, size_t xi_m, int64_t m0,
+                            int64_t m1, const addr *ad)
+{
+    const nk_conv_geom *g = &p->g;
+    const float *bias =
+        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
+    const float *res = st->residual ? st->residual->data : NULL;
+    float *y = st->out[0]->data;
+    int64_t per = p->th * p->tw, plane = g->oh * g->ow;
+    float lo, hi;
+    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
+    bool in_reg = st->act <= NK_ACT_CLIP;
+    bool blk = st->out[0]->layout == NK_LAYOUT_NCHW8C;
+    for (int64_t t = 0; t < p->ntiles; t++) {
+        int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
+        for (int64_t mo = m0; mo < m1; mo += 8) {
+            v8f q[4][6], o[4][4];
+            for (int bcol = 0; bcol < 6; bcol++) {
+                v8f col[6], oo[4];
+                for (int a = 0; a < 6; a++)
+                    V8_LOAD(col[a], mt + (size_t)(a * 6 + bcol) * xi_m +
+                                        (size_t)t * (size_t)p->npad +
+                                        (size_t)mo);
+                AT6(col, oo);
+                for (int a = 0; a < 4; a++)
+                    q[a][bcol] = oo[a];
+            }
+            for (int a = 0; a < 4; a++)
+                AT6(q[a], o[a]);
+            /* channels mo.. of this group that exist; on NCHW8c the
+             * block's padding lanes are written as zeros */
+            int nch = g->m - mo < 8 ? (int)(g->m - mo) : 8;
+            for (int a = 0; a < 4; a++) {
+                int64_t oy = ty * 4 + a;
+                if (oy >= g->oh)
+                    break;
+                for (int bb = 0; bb < 4; bb++) {
+                    int64_t ox = tx * 4 + bb;
+                    if (ox >= g->ow)
+                        break;
+                    float f[8];
+                    for (int l = 0; l < 8; l++) {
+                        if (l >= nch) {
+                            f[l] = 0.0f;
+                            continue;
+                        }
+                        size_t off = (size_t)(n * ad->nstride +
+                                              chan_off(ad, mo + l, plane) +
+                                              (oy * g->ow + ox) * ad->ps);
+                        float val = o[a][bb][l] + (bias ? bias[mo + l] : 0.0f);
+                        if (res)
+                            val += res[off];
+                        if (in_reg) {
+                            val = val < lo ? lo : val;
+                            val = val > hi ? hi : val;
+                        } else {
+                            nk_act_apply(st->act, st->act_a0, st->act_a1,
+                                         &val, 1);
+                        }
+                        f[l] = val;
+                    }
+                    size_t o0 = (size_t)(n * ad->nstride +
+                                         chan_off(ad, mo, plane) +
+                                         (oy * g->ow + ox) * ad->ps);
+                    if (blk)
+                        memcpy(y + o0, f, sizeof f);
+                    else
+                        for (int l = 0; l < nch; l++)
+                            y[o0 + (size_t)l * (size_t)plane] = f[l];
+                }
+            }
+        }
+    }
+}
+
+static void fewtiles_run(const nk_step *st, const wino *p, int ith,
+                         int active)
+{
+    const nk_ukr *u = p->ukr;
+    int mr = u->mr, nr = u->nr;
+    int64_t c = p->g.c;
+    /* this thread's NR-column strips */
+    int64_t b, e;
+    nk_split(p->npad / nr, ith, active, &b, &e);
+    if (b >= e)
+        return;
+    addr ain = addr_of(st->in[0]), aout = addr_of(st->out[0]);
+    uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
+    base = (base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
+    float *v = (float *)base;
+    size_t xi_v = (size_t)p->nts * (size_t)mr * (size_t)c;
+    float *mt = v + 36 * xi_v;
+    mt = (float *)(((uintptr_t)mt + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+    size_t xi_m = (size_t)p->nts * (size_t)mr * (size_t)p->npad;
+    const nk_epilogue none = {NULL, NULL, 0, -INFINITY, INFINITY};
+
+    fewtiles_input(p, st->in[0]->data, &ain, mr, v);
+    for (int xi = 0; xi < 36; xi++) {
+        const float *uxi = p->u + (size_t)xi * (size_t)p->npad * (size_t)c;
+        for (int64_t ts = 0; ts < p->nts; ts++)
+            for (int64_t js = b; js < e; js++)
+                u->fn((int)c, v + xi * xi_v + (size_t)ts * (size_t)mr * c,
+                      uxi + (size_t)js * (size_t)nr * (size_t)c,
+                      mt + xi * xi_m + (size_t)ts * (size_t)mr * p->npad +
+                          (size_t)js * (size_t)nr,
+                      (size_t)p->npad, NK_UKR_FIRST | NK_UKR_LAST, &none);
+    }
+    int64_t m0 = b * nr, m1 = e * nr < p->g.m ? e * nr : p->g.m;
+    if (st->out[0]->layout == NK_LAYOUT_NCHW8C)
+        m1 = e * nr < nk_blk_cb(p->g.m) * NK_BLK ? e * nr
+                                                 : nk_blk_cb(p->g.m) * NK_BLK;
+    fewtiles_output(st, p, mt, xi_m, m0, m1, &aout);
+}
+
 void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
 {
     const wino *p = st->params;
@@ -622,6 +841,10 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     int active = nk_slots_active(nth, p->slots);
     if (ith >= active)
         return;
+    if (p->few) {
+        fewtiles_run(st, p, ith, active);
+        return;
+    }
     const nk_ukr *u = p->ukr;
     int mr = u->mr, nr = u->nr;
     const float *x = st->in[0]->data;

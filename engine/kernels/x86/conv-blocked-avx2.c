@@ -537,7 +537,8 @@ pw_tiles_body(const ukr_args *a, const float *x, int64_t nt, const int R,
             for (int r = 0; r < R; r++) {
                 __m256 v = acc[r][f];
                 if (res)
-                    v = _mm256_add_ps(v, _mm256_loadu_ps(res + f * ys + r * 8));
+                    v = _mm256_add_ps(v,
+                                      _mm256_loadu_ps(res + f * ys + r * 8));
                 _mm256_storeu_ps(y + f * ys + r * 8, nk_blk_act(&a->act, v));
             }
         x += R * 8;
