@@ -41,6 +41,9 @@ static const int RMAX[FB + 1] = {0, 12, 6, 4};
 #ifndef KC_BYTES
 #define KC_BYTES (64 * 1024)
 #endif
+#ifndef PF_DIST
+#define PF_DIST 2 /* input prefetch distance, in channel blocks */
+#endif
 #ifndef SEG_PIX
 #define SEG_PIX 96 /* pixels per work item when a row is long (1x1 maps) */
 #endif
@@ -173,7 +176,7 @@ static void mac_4x3(float *acc, const float *const px[4],
 static void mac_4x3_pw(float *acc, const float *x, int64_t cbs,
                        int64_t nblk, const float *w)
 {
-    int64_t o = 0, pf = 2 * cbs;
+    int64_t o = 0, pf = PF_DIST * cbs;
     __asm__ volatile(
         MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
         MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
@@ -511,7 +514,7 @@ pw_tiles_body(const ukr_args *a, const float *x, int64_t nt, const int R,
                 /* The input two blocks ahead (see mac_4x3_pw). */
                 if (PF)
                     for (int q = 0; q < R * 32; q += 64)
-                        _mm_prefetch((const char *)(xp + 2 * cbs) + q,
+                        _mm_prefetch((const char *)(xp + PF_DIST * cbs) + q,
                                      _MM_HINT_T0);
 #pragma GCC unroll 8
                 for (int l = 0; l < 8; l++) {
