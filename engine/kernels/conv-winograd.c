@@ -251,6 +251,41 @@ typedef float v8f __attribute__((vector_size(32)));
 
 #define V8_LOAD(dst, p) memcpy(&(dst), (p), sizeof(v8f))
 
+/* B^T d B of eight 6x6 input tiles at once: position xi = a * 6 + b of
+ * the result into v[xi]. */
+static inline __attribute__((always_inline)) void
+bt6_tile(v8f d[6][6], v8f v[36])
+{
+    v8f r[6][6];
+    for (int b = 0; b < 6; b++) {
+        v8f col[6] = {d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], d[5][b]};
+        v8f o[6];
+        BT6(col, o);
+        for (int a = 0; a < 6; a++)
+            r[a][b] = o[a];
+    }
+    for (int a = 0; a < 6; a++)
+        BT6(r[a], (v + a * 6));
+}
+
+/* A^T m A of eight 6x6 results at once: position xi's eight values at
+ * m + xi * xi_stride, the 4x4 outputs into o. */
+static inline __attribute__((always_inline)) void
+at6_tile(const float *m, size_t xi_stride, v8f o[4][4])
+{
+    v8f q[4][6];
+    for (int bcol = 0; bcol < 6; bcol++) {
+        v8f col[6], oo[4];
+        for (int a = 0; a < 6; a++)
+            V8_LOAD(col[a], m + (size_t)(a * 6 + bcol) * xi_stride);
+        AT6(col, oo);
+        for (int a = 0; a < 4; a++)
+            q[a][bcol] = oo[a];
+    }
+    for (int a = 0; a < 4; a++)
+        AT6(q[a], o[a]);
+}
+
 /* Where a tensor's elements sit (engine/kernels/blocked.h): element
  * (n, c, pixel) at n * nstride + (c / 8) * 8 * hw + (c % 8) * ls
  * + pixel * ps. NCHW: (c * hw, hw, 1); NCHW8c: (CB * 8 * hw, 1, 8). */
@@ -333,23 +368,12 @@ input_transform_at(const wino *p, const float *x, const addr *ad, int64_t ps,
                             }
                     }
                 }
-                /* columns: r = B^T d, then rows: (B^T d) B */
-                v8f r[6][6];
-                for (int b = 0; b < 6; b++) {
-                    v8f col[6] = {d[0][b], d[1][b], d[2][b],
-                                  d[3][b], d[4][b], d[5][b]}, o[6];
-                    BT6(col, o);
-                    for (int a = 0; a < 6; a++)
-                        r[a][b] = o[a];
-                }
-                for (int a = 0; a < 6; a++) {
-                    v8f o[6];
-                    BT6(r[a], o);
-                    for (int b = 0; b < 6; b++)
-                        memcpy(vc + (size_t)(a * 6 + b) * xi_stride +
-                                   (size_t)l0,
-                               &o[b], sizeof(v8f));
-                }
+                /* columns: B^T d, then rows: (B^T d) B */
+                v8f vv[36];
+                bt6_tile(d, vv);
+                for (int xi = 0; xi < 36; xi++)
+                    memcpy(vc + (size_t)xi * xi_stride + (size_t)l0, &vv[xi],
+                           sizeof(v8f));
             }
         }
     }
@@ -433,20 +457,10 @@ static void input_transform_blk(const wino *p, const float *x,
                                     d[a][b] = zero;
                             }
                     }
-                    v8f r[6][6];
-                    for (int b = 0; b < 6; b++) {
-                        v8f col[6] = {d[0][b], d[1][b], d[2][b],
-                                      d[3][b], d[4][b], d[5][b]}, o[6];
-                        BT6(col, o);
-                        for (int a = 0; a < 6; a++)
-                            r[a][b] = o[a];
-                    }
-                    for (int a = 0; a < 6; a++) {
-                        v8f o[6];
-                        BT6(r[a], o);
-                        for (int b = 0; b < 6; b++)
-                            tt[a * 6 + b][l] = o[b];
-                    }
+                    v8f vv[36];
+                    bt6_tile(d, vv);
+                    for (int xi = 0; xi < 36; xi++)
+                        tt[xi][l] = vv[xi];
                 }
                 float *vc = vs + (size_t)(bi * NK_BLK) * nr + (size_t)l0;
                 for (int xi = 0; xi < 36; xi++)
@@ -493,18 +507,8 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
         const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
         int64_t co = chan_off(ad, mo, plane);
         for (int64_t j0 = 0; j0 < nt; j0 += 8) {
-            v8f q[4][6], o[4][4];
-            for (int bcol = 0; bcol < 6; bcol++) {
-                v8f col[6], oo[4];
-                for (int a = 0; a < 6; a++)
-                    V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) * xi_m +
-                                        (size_t)j0);
-                AT6(col, oo);
-                for (int a = 0; a < 4; a++)
-                    q[a][bcol] = oo[a];
-            }
-            for (int a = 0; a < 4; a++)
-                AT6(q[a], o[a]);
+            v8f o[4][4];
+            at6_tile(mrow + (size_t)j0, xi_m, o);
             int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
             for (int l = 0; l < lanes; l++) {
                 int64_t t = t0 + j0 + l;
@@ -574,18 +578,8 @@ static void output_transform_blk(const nk_step *st, const wino *p,
             v8f ob[16][8];
             for (int ch = 0; ch < NK_BLK; ch++) {
                 const float *mrow = mb + (size_t)(mo + ch - m0) * (size_t)tb;
-                v8f q[4][6], o[4][4];
-                for (int bcol = 0; bcol < 6; bcol++) {
-                    v8f col[6], oo[4];
-                    for (int a = 0; a < 6; a++)
-                        V8_LOAD(col[a], mrow + (size_t)(a * 6 + bcol) *
-                                                   xi_m + (size_t)j0);
-                    AT6(col, oo);
-                    for (int a = 0; a < 4; a++)
-                        q[a][bcol] = oo[a];
-                }
-                for (int a = 0; a < 4; a++)
-                    AT6(q[a], o[a]);
+                v8f o[4][4];
+                at6_tile(mrow + (size_t)j0, xi_m, o);
                 for (int a = 0; a < 4; a++)
                     for (int bb = 0; bb < 4; bb++)
                         ob[a * 4 + bb][ch] = o[a][bb];
@@ -697,22 +691,12 @@ static void fewtiles_input(const wino *p, const float *x, const addr *ad,
                     }
                     d[a][b] = z;
                 }
-            v8f r[6][6];
-            for (int b = 0; b < 6; b++) {
-                v8f col[6] = {d[0][b], d[1][b], d[2][b],
-                              d[3][b], d[4][b], d[5][b]}, o[6];
-                BT6(col, o);
-                for (int a = 0; a < 6; a++)
-                    r[a][b] = o[a];
-            }
-            for (int a = 0; a < 6; a++) {
-                v8f o[6];
-                BT6(r[a], o);
-                for (int b = 0; b < 6; b++)
-                    for (int l = 0; l < nch; l++)
-                        vt[(size_t)(a * 6 + b) * xi_v +
-                           (size_t)(c0 + l) * (size_t)mr] = o[b][l];
-            }
+            v8f vv[36];
+            bt6_tile(d, vv);
+            for (int xi = 0; xi < 36; xi++)
+                for (int l = 0; l < nch; l++)
+                    vt[(size_t)xi * xi_v + (size_t)(c0 + l) * (size_t)mr] =
+                        vv[xi][l];
         }
     }
 }
@@ -736,19 +720,8 @@ static void fewtiles_output(const nk_step *st, const wino *p,
     for (int64_t t = 0; t < p->ntiles; t++) {
         int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
         for (int64_t mo = m0; mo < m1; mo += 8) {
-            v8f q[4][6], o[4][4];
-            for (int bcol = 0; bcol < 6; bcol++) {
-                v8f col[6], oo[4];
-                for (int a = 0; a < 6; a++)
-                    V8_LOAD(col[a], mt + (size_t)(a * 6 + bcol) * xi_m +
-                                        (size_t)t * (size_t)p->npad +
-                                        (size_t)mo);
-                AT6(col, oo);
-                for (int a = 0; a < 4; a++)
-                    q[a][bcol] = oo[a];
-            }
-            for (int a = 0; a < 4; a++)
-                AT6(q[a], o[a]);
+            v8f o[4][4];
+            at6_tile(mt + (size_t)t * (size_t)p->npad + (size_t)mo, xi_m, o);
             /* channels mo.. of this group that exist; on NCHW8c the
              * block's padding lanes are written as zeros */
             int nch = g->m - mo < 8 ? (int)(g->m - mo) : 8;

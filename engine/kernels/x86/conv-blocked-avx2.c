@@ -113,28 +113,36 @@ typedef struct ukr_args {
  * accumulators in memory, [pixel][block], loaded and stored once. Tap t
  * of pixel r reads px[r] + toff[t] + cb * cbs + lane; w holds taps x
  * nblk x 8 lanes x 24 floats in that order. taps, nblk >= 1. */
+/* Pixel R's broadcast at OFF (bytes, a string) FMA'd into accumulators
+ * A0..A2 with the weights in ymm12-14; four pixels make a 4x3 step. */
+#define MAC_PIX(R, OFF, A0, A1, A2)                                        \
+    "vbroadcastss " OFF "(%[p" #R "],%[o],4), %%ymm15\n\t"                 \
+    "vfmadd231ps %%ymm12, %%ymm15, %%ymm" #A0 "\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm15, %%ymm" #A1 "\n\t"                       \
+    "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #A2 "\n\t"
+#define MAC_4X3(OFF)                                                       \
+    MAC_PIX(0, OFF, 0, 1, 2) MAC_PIX(1, OFF, 3, 4, 5)                      \
+    MAC_PIX(2, OFF, 6, 7, 8) MAC_PIX(3, OFF, 9, 10, 11)
 #define MAC_LANE(L)                                                        \
     "vmovaps " #L "*96(%[w]), %%ymm12\n\t"                                 \
     "vmovaps " #L "*96+32(%[w]), %%ymm13\n\t"                              \
-    "vmovaps " #L "*96+64(%[w]), %%ymm14\n\t"                              \
-    "vbroadcastss " #L "*4(%[p0],%[o],4), %%ymm15\n\t"                     \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm0\n\t"                             \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm1\n\t"                             \
-    "vfmadd231ps %%ymm14, %%ymm15, %%ymm2\n\t"                             \
-    "vbroadcastss " #L "*4(%[p1],%[o],4), %%ymm15\n\t"                     \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm3\n\t"                             \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm4\n\t"                             \
-    "vfmadd231ps %%ymm14, %%ymm15, %%ymm5\n\t"                             \
-    "vbroadcastss " #L "*4(%[p2],%[o],4), %%ymm15\n\t"                     \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"                             \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"                             \
-    "vfmadd231ps %%ymm14, %%ymm15, %%ymm8\n\t"                             \
-    "vbroadcastss " #L "*4(%[p3],%[o],4), %%ymm15\n\t"                     \
-    "vfmadd231ps %%ymm12, %%ymm15, %%ymm9\n\t"                             \
-    "vfmadd231ps %%ymm13, %%ymm15, %%ymm10\n\t"                            \
-    "vfmadd231ps %%ymm14, %%ymm15, %%ymm11\n\t"
+    "vmovaps " #L "*96+64(%[w]), %%ymm14\n\t" MAC_4X3(#L "*4")
+#define MAC_LANES                                                          \
+    MAC_LANE(0) MAC_LANE(1) MAC_LANE(2) MAC_LANE(3)                        \
+    MAC_LANE(4) MAC_LANE(5) MAC_LANE(6) MAC_LANE(7)
 #define MAC_LD(I) "vmovaps " #I "*32(%[acc]), %%ymm" #I "\n\t"
 #define MAC_ST(I) "vmovaps %%ymm" #I ", " #I "*32(%[acc])\n\t"
+/* the 12 accumulators in, out; every vector register clobbered */
+#define MAC_LOAD_ACC                                                       \
+    MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)            \
+    MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+#define MAC_STORE_ACC                                                      \
+    MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)            \
+    MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+#define MAC_CLOBBERS                                                       \
+    "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",        \
+    "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",    \
+    "xmm14", "xmm15"
 
 static void mac_4x3(float *acc, const float *const px[4],
                     const int64_t *toff, int64_t taps, int64_t cbs,
@@ -143,14 +151,12 @@ static void mac_4x3(float *acc, const float *const px[4],
     const int64_t *tend = toff + taps;
     int64_t o, n;
     __asm__ volatile(
-        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
-        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        MAC_LOAD_ACC
         "2:\n\t"
         "mov (%[toff]), %[o]\n\t"
         "mov %[nblk], %[n]\n\t"
         "1:\n\t"
-        MAC_LANE(0) MAC_LANE(1) MAC_LANE(2) MAC_LANE(3)
-        MAC_LANE(4) MAC_LANE(5) MAC_LANE(6) MAC_LANE(7)
+        MAC_LANES
         "add %[cbs], %[o]\n\t"
         "add $768, %[w]\n\t"
         "dec %[n]\n\t"
@@ -158,15 +164,12 @@ static void mac_4x3(float *acc, const float *const px[4],
         "add $8, %[toff]\n\t"
         "cmp %[tend], %[toff]\n\t"
         "jne 2b\n\t"
-        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
-        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        MAC_STORE_ACC
         : [o] "=&r"(o), [n] "=&r"(n), [w] "+r"(w), [toff] "+r"(toff)
         : [p0] "r"(px[0]), [p1] "r"(px[1]), [p2] "r"(px[2]),
           [p3] "r"(px[3]), [tend] "r"(tend), [nblk] "r"(nblk),
           [cbs] "r"(cbs), [acc] "r"(acc)
-        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15");
+        : MAC_CLOBBERS);
 }
 /* One pointwise tile of 4 adjacent pixels (x .. x + 31), fetching the
  * input two channel blocks ahead: on maps whose input outgrows L2
@@ -178,26 +181,21 @@ static void mac_4x3_pw(float *acc, const float *x, int64_t cbs,
 {
     int64_t o = 0, pf = PF_DIST * cbs;
     __asm__ volatile(
-        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
-        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        MAC_LOAD_ACC
         "1:\n\t"
         "prefetcht0 (%[p0],%[pf],4)\n\t"
         "prefetcht0 64(%[p0],%[pf],4)\n\t"
-        MAC_LANE(0) MAC_LANE(1) MAC_LANE(2) MAC_LANE(3)
-        MAC_LANE(4) MAC_LANE(5) MAC_LANE(6) MAC_LANE(7)
+        MAC_LANES
         "add %[cbs], %[o]\n\t"
         "add %[cbs], %[pf]\n\t"
         "add $768, %[w]\n\t"
         "dec %[n]\n\t"
         "jnz 1b\n\t"
-        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
-        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        MAC_STORE_ACC
         : [o] "+r"(o), [pf] "+r"(pf), [n] "+r"(nblk), [w] "+r"(w)
         : [p0] "r"(x), [p1] "r"(x + 8), [p2] "r"(x + 16), [p3] "r"(x + 24),
           [cbs] "r"(cbs), [acc] "r"(acc)
-        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15");
+        : MAC_CLOBBERS);
 }
 /* The same tile over a table of (input offset, weight row) entries:
  * NCHW input, where a tap contributes only C lanes (3 for an RGB stem)
@@ -211,44 +209,29 @@ static void mac_4x3_gather(float *acc, const float *const px[4],
     const int64_t(*tend)[2] = tab + n;
     int64_t o, q;
     __asm__ volatile(
-        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
-        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        MAC_LOAD_ACC
         "1:\n\t"
         "mov (%[tab]), %[o]\n\t"
         "imul $96, 8(%[tab]), %[q]\n\t"
         "vmovaps (%[w],%[q]), %%ymm12\n\t"
         "vmovaps 32(%[w],%[q]), %%ymm13\n\t"
         "vmovaps 64(%[w],%[q]), %%ymm14\n\t"
-        "vbroadcastss (%[p0],%[o],4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm1\n\t"
-        "vfmadd231ps %%ymm14, %%ymm15, %%ymm2\n\t"
-        "vbroadcastss (%[p1],%[o],4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm3\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm4\n\t"
-        "vfmadd231ps %%ymm14, %%ymm15, %%ymm5\n\t"
-        "vbroadcastss (%[p2],%[o],4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vfmadd231ps %%ymm14, %%ymm15, %%ymm8\n\t"
-        "vbroadcastss (%[p3],%[o],4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm9\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm14, %%ymm15, %%ymm11\n\t"
+        MAC_4X3("")
         "add $16, %[tab]\n\t"
         "cmp %[tend], %[tab]\n\t"
         "jne 1b\n\t"
-        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
-        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        MAC_STORE_ACC
         : [o] "=&r"(o), [q] "=&r"(q), [tab] "+r"(tab)
         : [p0] "r"(px[0]), [p1] "r"(px[1]), [p2] "r"(px[2]),
           [p3] "r"(px[3]), [tend] "r"(tend), [w] "r"(w), [acc] "r"(acc)
-        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15");
+        : MAC_CLOBBERS);
 }
 /* 6 pixels x 2 blocks (stems with 16 or 32 channels, a ResNet stem's last
- * group). */
+ * group). Pixel R's broadcast (ymm14) goes into ymmR and ymm(R + 6). */
+#define MAC_PIX2(R, B)                                                     \
+    "vbroadcastss (%[p" #R "],%[o],4), %%ymm14\n\t"                       \
+    "vfmadd231ps %%ymm12, %%ymm14, %%ymm" #R "\n\t"                       \
+    "vfmadd231ps %%ymm13, %%ymm14, %%ymm" #B "\n\t"
 static void mac_6x2_gather(float *acc, const float *const px[6],
                            const int64_t (*tab)[2], int64_t n,
                            const float *w)
@@ -258,48 +241,35 @@ static void mac_6x2_gather(float *acc, const float *const px[6],
     /* acc[f * 6 + r] lives in ymm(f * 6 + r): ymm0-11; weights 12, 13;
      * broadcast 14. */
     __asm__ volatile(
-        MAC_LD(0) MAC_LD(1) MAC_LD(2) MAC_LD(3) MAC_LD(4) MAC_LD(5)
-        MAC_LD(6) MAC_LD(7) MAC_LD(8) MAC_LD(9) MAC_LD(10) MAC_LD(11)
+        MAC_LOAD_ACC
         "1:\n\t"
         "mov (%[tab]), %[o]\n\t"
         "mov 8(%[tab]), %[q]\n\t"
         "shl $6, %[q]\n\t"
         "vmovaps (%[w],%[q]), %%ymm12\n\t"
         "vmovaps 32(%[w],%[q]), %%ymm13\n\t"
-        "vbroadcastss (%[p0],%[o],4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm6\n\t"
-        "vbroadcastss (%[p1],%[o],4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm1\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm7\n\t"
-        "vbroadcastss (%[p2],%[o],4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm8\n\t"
-        "vbroadcastss (%[p3],%[o],4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm3\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vbroadcastss (%[p4],%[o],4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm10\n\t"
-        "vbroadcastss (%[p5],%[o],4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm5\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm11\n\t"
+        MAC_PIX2(0, 6) MAC_PIX2(1, 7) MAC_PIX2(2, 8) MAC_PIX2(3, 9)
+        MAC_PIX2(4, 10) MAC_PIX2(5, 11)
         "add $16, %[tab]\n\t"
         "cmp %[tend], %[tab]\n\t"
         "jne 1b\n\t"
-        MAC_ST(0) MAC_ST(1) MAC_ST(2) MAC_ST(3) MAC_ST(4) MAC_ST(5)
-        MAC_ST(6) MAC_ST(7) MAC_ST(8) MAC_ST(9) MAC_ST(10) MAC_ST(11)
+        MAC_STORE_ACC
         : [o] "=&r"(o), [q] "=&r"(q), [tab] "+r"(tab)
         : [p0] "r"(px[0]), [p1] "r"(px[1]), [p2] "r"(px[2]),
           [p3] "r"(px[3]), [p4] "r"(px[4]), [p5] "r"(px[5]),
           [tend] "m"(tend), [w] "r"(w), [acc] "r"(acc)
-        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-          "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14");
+        : MAC_CLOBBERS);
 }
+#undef MAC_PIX
+#undef MAC_PIX2
+#undef MAC_4X3
 #undef MAC_LANE
+#undef MAC_LANES
 #undef MAC_LD
 #undef MAC_ST
+#undef MAC_LOAD_ACC
+#undef MAC_STORE_ACC
+#undef MAC_CLOBBERS
 
 /* ukr_body's R <= 6, F = 2 cases on NCHW input with a gather table: a
  * narrower tile runs the 6-pixel kernel with its last pixel repeated
