@@ -227,8 +227,14 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
     p->mtiles = 1;
     p->mtile_rows = p->mpad;
     int64_t strips = p->mpad / mr;
-    if (p->blocks < 2 * (int64_t)p->slots && strips > 1) {
+    /* Few blocks, or strips that do not share out evenly (13 strips on
+     * two threads were 7 and 6): output channels in tiles too, so that
+     * the tasks (weighed in run) can be shared evenly. */
+    bool uneven = p->slots > 1 && nstrip % p->slots != 0;
+    if ((p->blocks < 2 * (int64_t)p->slots || uneven) && strips > 1) {
         int64_t want = (2 * p->slots + p->blocks - 1) / p->blocks;
+        if (uneven && want < p->slots)
+            want = p->slots;
         int64_t per = (strips + want - 1) / want;
         p->mtile_rows = per * mr;
         p->mtiles = (strips + per - 1) / per;
@@ -834,8 +840,32 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     size_t xi_m = (size_t)p->mtile_rows * (size_t)tb;
     const nk_epilogue none = {NULL, NULL, 0, -INFINITY, INFINITY};
 
-    int64_t b, e, transformed = -1;
-    nk_split(p->blocks * p->mtiles, ith, active, &b, &e);
+    int64_t b = 0, e = 0, transformed = -1;
+    /* Tasks (block, M tile) weighed by tiles x output rows: each thread
+     * takes the contiguous tasks whose middles fall in its share. */
+    int64_t ntask = p->blocks * p->mtiles, total = 0, cum = 0;
+    for (int pass = 0, done = 0; pass < 2 && !done; pass++)
+        for (int64_t task = 0; task < ntask; task++) {
+            int64_t blk = task / p->mtiles, mt = task % p->mtiles;
+            int64_t w = ((blk + 1) * p->nstrip / p->blocks -
+                         blk * p->nstrip / p->blocks) *
+                        (mt == p->mtiles - 1
+                             ? p->mpad - mt * p->mtile_rows
+                             : p->mtile_rows);
+            if (pass == 0) {
+                total += w;
+                continue;
+            }
+            int64_t who = (2 * cum + w) * active / (2 * total);
+            cum += w;
+            if (who < ith)
+                b = task + 1;
+            else if (who > ith) {
+                done = 1;
+                break;
+            }
+            e = task + 1;
+        }
     for (int64_t task = b; task < e; task++) {
         int64_t blk = task / p->mtiles, mt = task % p->mtiles;
         int64_t t0 = blk * p->nstrip / p->blocks * nr;
