@@ -77,6 +77,9 @@ typedef struct convblk {
      * input offset and the packed weight row, for mac_4x3_gather. */
     int64_t (*gtab)[2];
     int64_t gtab_ky;     /* entries per kernel row: kw * C */
+    /* Thread t's work items are [share[t][0], share[t][1]) when the step
+     * runs on slots threads (share_items, once at plan time). */
+    int64_t (*share)[2];
 } convblk;
 
 /* Everything the micro-kernel needs about one call. */
@@ -271,6 +274,27 @@ static void mac_6x2_gather(float *acc, const float *const px[6],
 #undef MAC_STORE_ACC
 #undef MAC_CLOBBERS
 
+/* Output block f, pixel r of a tile: where its sum starts (the partial
+ * sum of an earlier channel chunk, or the bias) and how it is stored (a
+ * partial sum as is; the last chunk with residual and activation). */
+static inline __attribute__((always_inline)) __m256
+tile_start(const ukr_args *a, int f, int r)
+{
+    return a->accum ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
+                    : _mm256_load_ps(a->bias + f * 8);
+}
+
+static inline __attribute__((always_inline)) void
+tile_store(const ukr_args *a, int f, int r, __m256 v)
+{
+    if (a->final) {
+        if (a->res)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(a->res + f * a->ys + r * 8));
+        v = nk_blk_act(&a->act, v);
+    }
+    _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
+}
+
 /* ukr_body's R <= 6, F = 2 cases on NCHW input with a gather table: a
  * narrower tile runs the 6-pixel kernel with its last pixel repeated
  * (the per-tap C loop cost more than the unused lanes). */
@@ -280,9 +304,8 @@ static void ukr_6x2_gather(const ukr_args *a, int flat, int R)
     for (int f = 0; f < 2; f++)
         for (int r = 0; r < 6; r++)
             _mm256_store_ps(acc + (f * 6 + r) * 8,
-                            a->accum && r < R
-                                ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
-                                : _mm256_load_ps(a->bias + f * 8));
+                            r < R ? tile_start(a, f, r)
+                                  : _mm256_setzero_ps());
     const float *px[6];
     for (int r = 0; r < 6; r++) {
         int q = r < R ? r : R - 1;
@@ -292,17 +315,8 @@ static void ukr_6x2_gather(const ukr_args *a, int flat, int R)
         mac_6x2_gather(acc, px, a->gtab + a->ky0 * a->gtab_ky,
                        (a->ky1 - a->ky0) * a->gtab_ky, a->w);
     for (int f = 0; f < 2; f++)
-        for (int r = 0; r < R; r++) {
-            __m256 v = _mm256_load_ps(acc + (f * 6 + r) * 8);
-            if (!a->final) {
-                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
-                continue;
-            }
-            if (a->res)
-                v = _mm256_add_ps(v,
-                                  _mm256_loadu_ps(a->res + f * a->ys + r * 8));
-            _mm256_storeu_ps(a->y + f * a->ys + r * 8, nk_blk_act(&a->act, v));
-        }
+        for (int r = 0; r < R; r++)
+            tile_store(a, f, r, _mm256_load_ps(acc + (f * 6 + r) * 8));
 }
 
 /* ukr_body's R = 4, F = 3 case on NCHW8c input, through mac_4x3. */
@@ -311,10 +325,7 @@ static void ukr_4x3_asm(const ukr_args *a, int flat)
     float acc[96] __attribute__((aligned(32)));
     for (int r = 0; r < 4; r++)
         for (int f = 0; f < 3; f++)
-            _mm256_store_ps(acc + (r * 3 + f) * 8,
-                            a->accum
-                                ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
-                                : _mm256_load_ps(a->bias + f * 8));
+            _mm256_store_ps(acc + (r * 3 + f) * 8, tile_start(a, f, r));
     const float *px[4];
     for (int r = 0; r < 4; r++)
         px[r] = flat ? a->px[r] : a->x + a->xoff + r * a->rs;
@@ -344,17 +355,8 @@ static void ukr_4x3_asm(const ukr_args *a, int flat)
             }
     }
     for (int f = 0; f < 3; f++)
-        for (int r = 0; r < 4; r++) {
-            __m256 v = _mm256_load_ps(acc + (r * 3 + f) * 8);
-            if (!a->final) {
-                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
-                continue;
-            }
-            if (a->res)
-                v = _mm256_add_ps(v,
-                                  _mm256_loadu_ps(a->res + f * a->ys + r * 8));
-            _mm256_storeu_ps(a->y + f * a->ys + r * 8, nk_blk_act(&a->act, v));
-        }
+        for (int r = 0; r < 4; r++)
+            tile_store(a, f, r, _mm256_load_ps(acc + (r * 3 + f) * 8));
 }
 
 /* R pixels x F blocks. BLK: the input is NCHW8c (lanes 1 apart). TAIL:
@@ -378,8 +380,7 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int f = 0; f < F; f++)
-            acc[r][f] = a->accum ? _mm256_loadu_ps(a->y + f * a->ys + r * 8)
-                                 : _mm256_load_ps(a->bias + f * 8);
+            acc[r][f] = tile_start(a, f, r);
     const int64_t ls = BLK ? 1 : a->ls;
     for (int ky = a->ky0; ky < a->ky1; ky++)
         for (int kx = a->kx0; kx < a->kx1; kx++) {
@@ -428,17 +429,8 @@ ukr_body(const ukr_args *a, const int R, const int F, const int BLK,
 #pragma GCC unroll 4
     for (int f = 0; f < F; f++)
 #pragma GCC unroll 12
-        for (int r = 0; r < R; r++) {
-            __m256 v = acc[r][f];
-            if (!a->final) {
-                _mm256_storeu_ps(a->y + f * a->ys + r * 8, v);
-                continue;
-            }
-            if (a->res)
-                v = _mm256_add_ps(v,
-                                  _mm256_loadu_ps(a->res + f * a->ys + r * 8));
-            _mm256_storeu_ps(a->y + f * a->ys + r * 8, nk_blk_act(&a->act, v));
-        }
+        for (int r = 0; r < R; r++)
+            tile_store(a, f, r, acc[r][f]);
 }
 
 /* Pointwise convolutions (1x1, stride 1) on NCHW8c input: nt consecutive
@@ -578,38 +570,29 @@ static void ukr_4x3_bf(const ukr_args *a)
     else
         ukr_4x3_asm(a, 1);
 }
-#define UKR_G62(R)                                                         \
-    static void ukr_##R##x2_pg(const ukr_args *a)                          \
+/* NCHW input: through the gather table when there is one (a row tile
+ * only with every kx tap inside). */
+#define UKR_GATHER(R, F, CALL)                                             \
+    static void ukr_##R##x##F##_pg(const ukr_args *a)                      \
     {                                                                      \
         if (a->gtab && a->kx0 == 0 && a->kx1 == a->kw)                     \
-            ukr_6x2_gather(a, 0, R);                                       \
+            CALL(a, 0, R);                                                 \
         else                                                               \
-            ukr_##R##x2_p(a);                                              \
+            ukr_##R##x##F##_p(a);                                          \
     }                                                                      \
-    static void ukr_##R##x2_pgf(const ukr_args *a)                         \
+    static void ukr_##R##x##F##_pgf(const ukr_args *a)                     \
     {                                                                      \
         if (a->gtab)                                                       \
-            ukr_6x2_gather(a, 1, R);                                       \
+            CALL(a, 1, R);                                                 \
         else                                                               \
-            ukr_##R##x2_pf(a);                                             \
+            ukr_##R##x##F##_pf(a);                                         \
     }
-UKR_G62(3) UKR_G62(4) UKR_G62(5) UKR_G62(6)
-#undef UKR_G62
-/* NCHW input: the gather table when there is one. */
-static void ukr_4x3_pg(const ukr_args *a)
-{
-    if (a->gtab && a->kx0 == 0 && a->kx1 == a->kw)
-        ukr_4x3_asm(a, 0);
-    else
-        ukr_4x3_p(a);
-}
-static void ukr_4x3_pgf(const ukr_args *a)
-{
-    if (a->gtab)
-        ukr_4x3_asm(a, 1);
-    else
-        ukr_4x3_pf(a);
-}
+#define ASM_4X3(a, flat, R) ukr_4x3_asm(a, flat)
+UKR_GATHER(3, 2, ukr_6x2_gather) UKR_GATHER(4, 2, ukr_6x2_gather)
+UKR_GATHER(5, 2, ukr_6x2_gather) UKR_GATHER(6, 2, ukr_6x2_gather)
+UKR_GATHER(4, 3, ASM_4X3)
+#undef ASM_4X3
+#undef UKR_GATHER
 #undef UKR
 #undef UKRB
 #undef UKRP
@@ -669,6 +652,7 @@ void nk_convblk_avx2_release(nk_step *st)
         nk_free_aligned(p->wpack);
         nk_free_aligned(p->bias);
         nk_free(p->gtab);
+        nk_free(p->share);
     }
     nk_free(p);
     st->params = NULL;
@@ -710,7 +694,6 @@ static void plan_flat(convblk *p, nk_step *st, double wbytes)
     /* 1x1 strided: strided reads waste part of every line; a compact copy
      * of the pixels read makes it a pointwise conv. */
     bool sub = !padded && p->taps == 1 && (g->sh > 1 || g->sw > 1);
-    p->slots = nk_kernel_slots(st);
     p->hp = g->h + g->pt + g->pb;
     p->wp = g->w + g->pl + g->pr;
     p->fsh = g->sh;
@@ -760,6 +743,10 @@ static void plan_flat(convblk *p, nk_step *st, double wbytes)
     p->weights_major = wm_traffic < row_traffic;
 }
 
+static int64_t items_of(const convblk *p);
+static void share_items(const convblk *p, int64_t items, int ith,
+                        int active, int64_t *b, int64_t *e);
+
 nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
 {
     convblk *p = nk_calloc(1, sizeof *p);
@@ -781,6 +768,7 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
                        "group 1 and constant weights", st->node->name,
                        (long long)g->group, st->in[1]->name);
     }
+    p->slots = nk_kernel_slots(st);
     p->mb = nk_blk_cb(g->m);
     p->cb = nk_blk_cb(g->c);
     /* Groups of three blocks x 4 pixels (measured ~8% faster than two
@@ -850,7 +838,7 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
      * pixels at 7x7): shorter segments, so that threads can get equal
      * shares (run: items weighted by their work). */
     if (p->h == 1 && p->oh == 1) {
-        int64_t want = 8 * nk_kernel_slots(st);
+        int64_t want = 8 * (int64_t)p->slots;
         while (g->n * p->og * p->nseg < want && p->seg > 16) {
             int64_t seg = (p->ow + p->nseg) / (p->nseg + 1);
             seg = (seg + tile - 1) / tile * tile;
@@ -896,6 +884,15 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
                 }
         p->gtab_ky = g->kw * g->c;
     }
+    p->share = nk_malloc((size_t)p->slots * sizeof *p->share);
+    if (!p->share) {
+        nk_convblk_avx2_release(st);
+        return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
+                       st->node->name);
+    }
+    for (int t = 0; t < p->slots; t++)
+        share_items(p, items_of(p), t, p->slots, &p->share[t][0],
+                    &p->share[t][1]);
     return NK_OK;
 }
 
@@ -982,6 +979,13 @@ static void work_item(const convblk *p, int64_t i, int64_t *n, int64_t *o,
         *sg = i / p->og % segs;
         *n = i / p->og / segs;
     }
+}
+
+/* Work items of the path the conv takes: image x group x segment (the
+ * row path's segments are rows x segments of a row). */
+static int64_t items_of(const convblk *p)
+{
+    return p->g.n * p->og * (p->flat ? p->nseg : p->oh * p->nseg);
 }
 
 /* Thread ith's items [*b, *e) of the n items. Items are weighted by
@@ -1143,6 +1147,19 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
                          y + f * ohw * 8 + pa * 8, (size_t)(pb - pa) * 8);
 }
 
+/* Thread ith's items of a run on nth threads: the plan-time shares, or
+ * (a run on another thread count) computed now. */
+static void my_items(const convblk *p, int ith, int nth, int64_t *b,
+                     int64_t *e)
+{
+    if (nth == p->slots) {
+        *b = p->share[ith][0];
+        *e = p->share[ith][1];
+    } else {
+        share_items(p, items_of(p), ith, nth, b, e);
+    }
+}
+
 void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
 {
     const convblk *p = st->params;
@@ -1177,7 +1194,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         if (ith >= active)
             return;
         int64_t b, e;
-        share_items(p, g->n * p->og * p->nseg, ith, active, &b, &e);
+        my_items(p, ith, active, &b, &e);
         float *buf = NULL;
         int64_t have = -1; /* image in buf */
         int64_t cimg = blk ? p->cb * NK_BLK : g->c;
@@ -1223,7 +1240,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         return;
     }
     int64_t b, e;
-    share_items(p, g->n * p->og * p->oh * p->nseg, ith, nth, &b, &e);
+    my_items(p, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++) {
         int64_t n, o, rs;
         work_item(p, i, &n, &o, &rs);
