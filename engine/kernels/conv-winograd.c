@@ -144,9 +144,19 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
     int64_t c = g->c, m = g->m;
     p->mpad = (m + mr - 1) / mr * mr;
     p->slots = nk_kernel_slots(st);
+    p->th = (g->oh + 3) / 4;
+    p->tw = (g->ow + 3) / 4;
+    p->ntiles = g->n * p->th * p->tw;
+    /* Few tiles: U as [36][npad / NR][C][NR] (output channels are the
+     * GEMM's columns), scratch for all tiles' V and M per thread; else
+     * [36][mpad / MR][C][MR]. */
+    p->few = !wino_pays(p->ntiles, nr, g) && wino_pays(p->ntiles, mr, g);
+    p->npad = (m + nr - 1) / nr * nr;
+    p->nts = (p->ntiles + mr - 1) / mr;
+    int64_t rw = p->few ? nr : mr, rows = p->few ? p->npad : p->mpad;
     size_t ubytes;
-    if (!nk_mul_size((size_t)36 * (size_t)p->mpad * sizeof(float),
-                     (size_t)c, &ubytes))
+    if (!nk_mul_size((size_t)36 * (size_t)rows * sizeof(float), (size_t)c,
+                     &ubytes))
         goto too_big;
     p->u = nk_malloc_aligned(ubytes, ALIGN);
     if (!p->u) {
@@ -156,25 +166,6 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
                        ubytes);
     }
     memset(p->u, 0, ubytes);
-    p->th = (g->oh + 3) / 4;
-    p->tw = (g->ow + 3) / 4;
-    p->ntiles = g->n * p->th * p->tw;
-    /* Few tiles: U as [36][npad / NR][C][NR] (output channels are the
-     * GEMM's columns), scratch for all tiles' V and M per thread. */
-    p->few = !wino_pays(p->ntiles, nr, g) && wino_pays(p->ntiles, mr, g);
-    if (p->few) {
-        p->npad = (m + nr - 1) / nr * nr;
-        p->nts = (p->ntiles + mr - 1) / mr;
-        nk_free_aligned(p->u);
-        if (!nk_mul_size((size_t)36 * (size_t)p->npad * sizeof(float),
-                         (size_t)c, &ubytes) ||
-            !(p->u = nk_malloc_aligned(ubytes, ALIGN))) {
-            nk_conv_winograd_release(st);
-            return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory for "
-                           "transformed weights", st->node->name);
-        }
-        memset(p->u, 0, ubytes);
-    }
     const float *w = st->in[1]->data;
     for (int64_t mo = 0; mo < m; mo++)
         for (int64_t ci = 0; ci < c; ci++) {
@@ -190,7 +181,6 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
                     uu[i][j] = t[i][0] * WG[j][0] + t[i][1] * WG[j][1] +
                                t[i][2] * WG[j][2];
             /* rows of mr output channels, or (few tiles) columns of nr */
-            int64_t rw = p->few ? nr : mr, rows = p->few ? p->npad : p->mpad;
             for (int xi = 0; xi < 36; xi++) {
                 size_t off = (size_t)xi * (size_t)rows * (size_t)c +
                              (size_t)(mo / rw) * (size_t)rw * (size_t)c +
@@ -256,6 +246,19 @@ too_big:
 typedef float v8f __attribute__((vector_size(32)));
 
 #define V8_LOAD(dst, p) memcpy(&(dst), (p), sizeof(v8f))
+
+/* One output value's activation: a clamp to [lo, hi] for None, Relu and
+ * Clip (nk_act_bounds), else nk_act_apply. */
+static inline float act1(const nk_step *st, float lo, float hi, float v)
+{
+    if (st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
+        st->act == NK_ACT_CLIP) {
+        v = v < lo ? lo : v;
+        return v > hi ? hi : v;
+    }
+    nk_act_apply(st->act, st->act_a0, st->act_a1, &v, 1);
+    return v;
+}
 
 /* B^T d B of eight 6x6 input tiles at once: position xi = a * 6 + b of
  * the result into v[xi]. */
@@ -506,8 +509,6 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
     int64_t rs = g->ow * ps;
     float lo, hi;
     nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
-    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
-                  st->act == NK_ACT_CLIP;
     for (int64_t mo = m0; mo < mend; mo++) {
         float bv = bias ? bias[mo] : 0.0f;
         const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
@@ -534,14 +535,7 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
                         float val = o[a][bb][l] + bv;
                         if (rp)
                             val += rp[oy * rs + ox * ps];
-                        if (in_reg) {
-                            val = val < lo ? lo : val;
-                            val = val > hi ? hi : val;
-                        } else {
-                            nk_act_apply(st->act, st->act_a0, st->act_a1,
-                                         &val, 1);
-                        }
-                        yp[oy * rs + ox * ps] = val;
+                        yp[oy * rs + ox * ps] = act1(st, lo, hi, val);
                     }
                 }
             }
@@ -721,7 +715,6 @@ static void fewtiles_output(const nk_step *st, const wino *p,
     int64_t per = p->th * p->tw, plane = g->oh * g->ow;
     float lo, hi;
     nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
-    bool in_reg = st->act <= NK_ACT_CLIP;
     bool blk = st->out[0]->layout == NK_LAYOUT_NCHW8C;
     for (int64_t t = 0; t < p->ntiles; t++) {
         int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
@@ -751,14 +744,7 @@ static void fewtiles_output(const nk_step *st, const wino *p,
                         float val = o[a][bb][l] + (bias ? bias[mo + l] : 0.0f);
                         if (res)
                             val += res[off];
-                        if (in_reg) {
-                            val = val < lo ? lo : val;
-                            val = val > hi ? hi : val;
-                        } else {
-                            nk_act_apply(st->act, st->act_a0, st->act_a1,
-                                         &val, 1);
-                        }
-                        f[l] = val;
+                        f[l] = act1(st, lo, hi, val);
                     }
                     size_t o0 = (size_t)(n * ad->nstride +
                                          chan_off(ad, mo, plane) +
