@@ -102,12 +102,20 @@ static inline __m256 nk_blk_clamp(__m256 v, __m256 lo, __m256 hi)
     return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 
+/* None, Relu and Clip: a clamp to the bounds nk_blk_actv_make set. */
+_Static_assert(NK_ACT_NONE == 0 && NK_ACT_RELU == 1 && NK_ACT_CLIP == 2,
+               "the clamp activations come first in nk_act");
+static inline bool nk_blk_act_is_clamp(nk_act a)
+{
+    return a <= NK_ACT_CLIP;
+}
+
 /* act(v), as nk_act_apply computes it (activation.c). None, Relu and
  * Clip are one clamp behind one compare: the switch's indirect jump per
  * vector cost ~20% of a 3x3 depthwise row. */
 static inline __m256 nk_blk_act(const nk_blk_actv *p, __m256 v)
 {
-    if (__builtin_expect(p->act <= NK_ACT_CLIP, 1))
+    if (__builtin_expect(nk_blk_act_is_clamp(p->act), 1))
         return nk_blk_clamp(v, p->a0, p->a1);
     switch (p->act) {
     case NK_ACT_LEAKYRELU:

@@ -334,7 +334,7 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
     int k = g->kw == g->kh && g->dw == 1 ? (int)g->kw : 0;
     int s = g->sw <= 2 ? (int)g->sw : 0;
     /* None, Relu and Clip: the _c copies, one clamp with no test */
-    int clamp = st->act <= NK_ACT_CLIP;
+    bool clamp = nk_blk_act_is_clamp(st->act);
     if (k == 3 && s == 1)
         (clamp ? dw_rows_3s1_c : dw_rows_3s1)(p, x, y, b, e, &act);
     else if (k == 3 && s == 2)
