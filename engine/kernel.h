@@ -10,6 +10,7 @@
 #define NK_KERNEL_H
 
 #include "engine/ir.h"
+#include "engine/threadpool.h"
 
 typedef enum nk_isa {
     NK_ISA_REF = 0,  /* plain C, the oracle */
@@ -35,6 +36,8 @@ typedef struct nk_step {
     size_t work_bytes;   /* set by prepare; the plan sizes the scratch */
     bool training;
     int nth;             /* threads the plan runs steps with (>= 1) */
+    nk_steal *steal;     /* the pool's share words (nk_items_begin), or
+                            NULL: each thread keeps to its own share */
     const nk_cpu *cpu;
     /* Epilogue: the node's fused activation, or, when the planner fused a
      * following residual Add into this step (kernels with .residual only),

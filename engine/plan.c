@@ -399,6 +399,8 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
     st = nk_pool_new(ctx, p->threads, &p->pool);
     if (st)
         goto fail;
+    for (int s = 0; s < p->n_steps; s++)
+        p->steps[s].steal = nk_pool_steal(p->pool);
     nk_free(offs);
     nk_free(in_arena);
     *out = p;

@@ -9,7 +9,16 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+/* A thread's share of the current task's items, [b, e) as b << 32 | e,
+ * alone in its cache line with the count of items the thread took from
+ * others (written by that thread only). */
+struct nk_steal {
+    _Alignas(64) uint64_t word;
+    uint64_t taken;
+};
 
 struct nk_pool {
     int n;
@@ -23,6 +32,7 @@ struct nk_pool {
     int sleepers;           /* workers waiting on wake (atomic) */
     int caller_sleeps;      /* the caller waits on done (atomic) */
     int stop;
+    nk_steal *steal;        /* n words (nk_items_begin) */
 };
 
 typedef struct worker_arg {
@@ -101,6 +111,13 @@ nk_status nk_pool_new(nk_ctx *ctx, int nthreads, nk_pool **out)
     if (!p)
         return nk_fail(ctx, NK_NOMEM, "out of memory creating threads");
     p->n = nthreads;
+    p->steal = nk_malloc_aligned((size_t)nthreads * sizeof(nk_steal), 64);
+    if (!p->steal) {
+        nk_free(p);
+        return nk_fail(ctx, NK_NOMEM, "out of memory creating threads");
+    }
+    for (int i = 0; i < nthreads; i++)
+        p->steal[i].word = p->steal[i].taken = 0;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -145,6 +162,7 @@ void nk_pool_free(nk_pool *p)
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
     nk_free(p->threads);
+    nk_free_aligned(p->steal);
     nk_free(p);
 }
 
@@ -181,4 +199,91 @@ void nk_pool_run(nk_pool *p, nk_task_fn fn, void *arg)
         pthread_cond_wait(&p->done, &p->mu);
     __atomic_store_n(&p->caller_sleeps, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&p->mu);
+}
+
+nk_steal *nk_pool_steal(nk_pool *p) { return p ? p->steal : NULL; }
+
+uint64_t nk_pool_steals(const nk_pool *p)
+{
+    uint64_t n = 0;
+    for (int i = 0; p && i < p->n; i++)
+        n += __atomic_load_n(&p->steal[i].taken, __ATOMIC_RELAXED);
+    return n;
+}
+
+static uint64_t share_word(int64_t b, int64_t e)
+{
+    return (uint64_t)b << 32 | (uint64_t)e;
+}
+
+void nk_items_begin(nk_items *it, nk_steal *s, int ith, int nth, int64_t b,
+                    int64_t e)
+{
+    it->s = nth > 1 && b >= 0 && e <= (int64_t)UINT32_MAX ? s : NULL;
+    it->ith = ith;
+    it->nth = nth;
+    it->next = b;
+    it->end = e;
+    if (it->s)
+        __atomic_store_n(&s[ith].word, share_word(b, b < e ? e : b),
+                         __ATOMIC_RELEASE);
+}
+
+bool nk_items_next(nk_items *it, int64_t *item, bool *stolen)
+{
+    *stolen = false;
+    if (!it->s) {
+        if (it->next >= it->end)
+            return false;
+        *item = it->next++;
+        return true;
+    }
+    /* Own share, from the front. */
+    uint64_t *own = &it->s[it->ith].word;
+    uint64_t w = __atomic_load_n(own, __ATOMIC_ACQUIRE);
+    for (;;) {
+        uint64_t b = w >> 32, e = w & UINT32_MAX;
+        if (b >= e)
+            break;
+        if (__atomic_compare_exchange_n(own, &w, share_word((int64_t)b + 1,
+                                                            (int64_t)e),
+                                        false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            *item = (int64_t)b;
+            return true;
+        }
+    }
+    /* Then the last item of the fullest other share. Shares only shrink
+     * within a task, so this ends. */
+    for (;;) {
+        int victim = -1;
+        uint64_t most = 0, vw = 0;
+        for (int t = 0; t < it->nth; t++) {
+            if (t == it->ith)
+                continue;
+            uint64_t x = __atomic_load_n(&it->s[t].word, __ATOMIC_ACQUIRE);
+            uint64_t left = (x >> 32) < (x & UINT32_MAX)
+                                ? (x & UINT32_MAX) - (x >> 32)
+                                : 0;
+            if (left > most) {
+                most = left;
+                victim = t;
+                vw = x;
+            }
+        }
+        if (victim < 0)
+            return false;
+        uint64_t b = vw >> 32, e = vw & UINT32_MAX;
+        if (__atomic_compare_exchange_n(&it->s[victim].word, &vw,
+                                        share_word((int64_t)b,
+                                                   (int64_t)e - 1),
+                                        false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            *item = (int64_t)e - 1;
+            *stolen = true;
+            __atomic_store_n(&it->s[it->ith].taken,
+                             it->s[it->ith].taken + 1, __ATOMIC_RELAXED);
+            return true;
+        }
+    }
 }

@@ -1,17 +1,20 @@
 /*
  * test-engine.c — the IR, shape inference, validation, the planner (arena
  * reuse, batch binding, no allocation while running) and every pass
- * (outputs unchanged on hand-made graphs and zoo models).
+ * (outputs unchanged on hand-made graphs and zoo models), and the thread
+ * pool's work stealing.
  */
 #include "harness.h"
 
 #include "engine/ir.h"
 #include "engine/op.h"
 #include "engine/plan.h"
+#include "engine/threadpool.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- allocation counting (linked with --wrap=malloc etc.) ---------------- */
 
@@ -376,6 +379,121 @@ static void test_oom_paths(void)
     CHECKF(failures > 50, "only %d allocation points exercised", failures);
 }
 
+/* ---- work stealing (nk_items) ------------------------------------------ */
+
+#define STEAL_ITEMS 600
+#define STEAL_THREADS 4
+
+typedef struct steal_arg {
+    nk_steal *words;
+    int mode;                      /* 0: all on thread 0; 1: even shares */
+    int slow;                      /* this thread sleeps per own item */
+    int taken[STEAL_ITEMS];        /* times each item ran (atomic) */
+    int by_other[STEAL_THREADS];   /* items a thread took from others */
+    int order_bad;                 /* own items not walked front to back */
+    int started;                   /* threads past nk_items_begin (atomic) */
+} steal_arg;
+
+static void steal_task(void *arg, int ith, int nth)
+{
+    steal_arg *a = arg;
+    int64_t b = 0, e = 0;
+    if (a->mode == 0) {
+        if (ith == 0)
+            e = STEAL_ITEMS;
+    } else {
+        b = STEAL_ITEMS * ith / nth;
+        e = STEAL_ITEMS * (ith + 1) / nth;
+    }
+    nk_items it;
+    nk_items_begin(&it, a->words, ith, nth, b, e);
+    /* A thief passes over a share not yet begun: wait for all, so that
+     * what is tested is the taking, not the threads' wake-up order. */
+    __atomic_add_fetch(&a->started, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&a->started, __ATOMIC_SEQ_CST) < nth)
+        ;
+    int64_t i, last = b - 1;
+    bool stolen;
+    while (nk_items_next(&it, &i, &stolen)) {
+        if (i < 0 || i >= STEAL_ITEMS) {
+            __atomic_add_fetch(&a->order_bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        __atomic_add_fetch(&a->taken[i], 1, __ATOMIC_RELAXED);
+        if (stolen) {
+            a->by_other[ith]++;
+            if (i >= b && i < e) /* its own item reported as taken */
+                __atomic_add_fetch(&a->order_bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (i != last + 1 || i >= e)
+            __atomic_add_fetch(&a->order_bad, 1, __ATOMIC_RELAXED);
+        last = i;
+        if (ith == a->slow) {
+            struct timespec ts = {0, 200000}; /* 0.2 ms */
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static void test_work_stealing(void)
+{
+    nk_pool *pool;
+    REQUIRE_OK(ctx, nk_pool_new(ctx, STEAL_THREADS, &pool));
+    static steal_arg a;
+    for (int mode = 0; mode < 2; mode++) {
+        for (int round = 0; round < 3; round++) {
+            memset(&a, 0, sizeof a);
+            a.words = nk_pool_steal(pool);
+            a.mode = mode;
+            a.slow = mode == 0 ? 0 : 1 + round % (STEAL_THREADS - 1);
+            uint64_t before = nk_pool_steals(pool);
+            nk_pool_run(pool, steal_task, &a);
+            int once = 0, others = 0;
+            for (int i = 0; i < STEAL_ITEMS; i++)
+                once += a.taken[i] == 1;
+            for (int t = 0; t < STEAL_THREADS; t++)
+                others += a.by_other[t];
+            CHECKF(once == STEAL_ITEMS, "mode %d: %d of %d items ran once",
+                   mode, once, STEAL_ITEMS);
+            CHECKF(a.order_bad == 0, "mode %d: %d items out of order or "
+                   "out of range", mode, a.order_bad);
+            /* The slow thread's share (0.2 ms an item) is mostly done by
+             * the others. */
+            CHECKF(others > STEAL_ITEMS / (mode == 0 ? 2 : 8),
+                   "mode %d: only %d items taken from the slow thread",
+                   mode, others);
+            CHECKF(nk_pool_steals(pool) - before == (uint64_t)others,
+                   "nk_pool_steals counted %llu, the threads %d",
+                   (unsigned long long)(nk_pool_steals(pool) - before),
+                   others);
+        }
+    }
+    nk_pool_free(pool);
+
+    /* No words (a kernel run outside a pool), or shares past 32-bit
+     * indices: each thread walks its own share alone. */
+    int64_t big = (int64_t)1 << 33;
+    for (int k = 0; k < 2; k++) {
+        nk_steal *w = NULL;
+        nk_pool *p1 = NULL;
+        if (k == 1) {
+            REQUIRE_OK(ctx, nk_pool_new(ctx, 2, &p1));
+            w = nk_pool_steal(p1);
+        }
+        nk_items it;
+        int64_t b = k ? big : 5, e = k ? big + 3 : 8, i, n = 0;
+        bool stolen;
+        nk_items_begin(&it, w, 1, 2, b, e);
+        while (nk_items_next(&it, &i, &stolen)) {
+            CHECK(i == b + n && !stolen);
+            n++;
+        }
+        CHECK(n == 3);
+        nk_pool_free(p1);
+    }
+}
+
 static void setup(void) { nk_ctx_new(&ctx); }
 
 int main(int argc, char **argv)
@@ -385,7 +503,7 @@ int main(int argc, char **argv)
         T(test_infer_symbolic), T(test_infer_errors),
         T(test_plan_batches_and_arena), T(test_reference_matches_default),
         T(test_passes_small), T(test_passes_zoo), T(test_clone),
-        T(test_oom_paths),
+        T(test_oom_paths), T(test_work_stealing),
     };
     int rc = nk_test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
     nk_ctx_free(ctx);
