@@ -12,6 +12,7 @@
 #include "engine/op.h"
 #include "harness.h"
 #include "kernel-rand.h"
+#include "kernel-threads.h"
 
 #include <math.h>
 #include <string.h>
@@ -118,8 +119,7 @@ static void run_row(nk_ctx *ctx, const nk_kernel *k, nk_step *st, int nth,
         REQUIRE_OK(ctx, k->prepare(ctx, st));
     st->work = st->work_bytes ? nk_malloc_aligned(st->work_bytes, 64) : NULL;
     REQUIRE(st->work || !st->work_bytes);
-    for (int ith = 0; ith < nth; ith++)
-        k->run(st, ith, nth);
+    REQUIRE(krun(ctx, k, st, nth));
     nk_free_aligned(st->work);
     st->work = NULL;
     if (k->release)
@@ -263,8 +263,11 @@ static void test_dwconv(void)
                     1, 1, k / 2, k / 2, k / 2, k / 2, 1, ACTS[iter]};
         run_dw(ctx, &c);
     }
-    printf("# conv2d_dw_nchw8c_avx2: %d random shapes\n", dw_runs);
+    printf("# conv2d_dw_nchw8c_avx2: %d random shapes, %llu rows taken "
+           "from other threads' shares\n", dw_runs,
+           (unsigned long long)krun_steals());
     CHECK(dw_runs >= 300);
+    CHECK(krun_steals() > 0);
     nk_ctx_free(ctx);
 }
 

@@ -13,6 +13,7 @@
 #include "engine/op.h"
 #include "harness.h"
 #include "kernel-rand.h"
+#include "kernel-threads.h"
 
 #include <math.h>
 #include <string.h>
@@ -191,8 +192,7 @@ static void run_case(nk_ctx *ctx, const nk_kernel *kr, const conv_cfg *c)
     REQUIRE_OK(ctx, kr->prepare(ctx, &st));
     st.work = st.work_bytes ? nk_malloc_aligned(st.work_bytes, 64) : NULL;
     REQUIRE(st.work || !st.work_bytes);
-    for (int ith = 0; ith < c->nth; ith++)
-        kr->run(&st, ith, c->nth);
+    REQUIRE(krun(ctx, kr, &st, c->nth));
     int64_t mb = nk_blk_cb(c->m), bad = 0;
     for (size_t i = 0; i < ybytes / 4; i++)
         if (!isfinite(yb[i]) && (int64_t)(i % NK_BLK) +
@@ -364,9 +364,17 @@ static void test_convblk_random(void)
          * shared out by their work between 3 threads. */
         {1, 960, 7, 7, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 3, NK_ACT_NONE},
     };
-    for (size_t i = 0; i < sizeof BIG / sizeof BIG[0]; i++)
+    /* Each twice: krun alternates between one thread after another and
+     * all at once on a pool, where threads take each other's items
+     * (and a taken item of a copied-rows conv copies its own rows). */
+    for (size_t i = 0; i < sizeof BIG / sizeof BIG[0]; i++) {
         run_case(ctx, kr, &BIG[i]);
-    printf("# conv2d_nchw8c_avx2: %d shapes\n", n_run);
+        run_case(ctx, kr, &BIG[i]);
+    }
+    printf("# conv2d_nchw8c_avx2: %d shapes, %llu items taken from other "
+           "threads' shares\n", n_run, (unsigned long long)krun_steals());
+    CHECK(krun_steals() > 0);
+    krun_done();
     nk_ctx_free(ctx);
 }
 

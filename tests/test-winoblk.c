@@ -14,6 +14,7 @@
 #include "engine/op.h"
 #include "harness.h"
 #include "kernel-rand.h"
+#include "kernel-threads.h"
 
 #include <math.h>
 #include <string.h>
@@ -173,8 +174,7 @@ static void one_case(nk_ctx *ctx)
             st.work = st.work_bytes ? nk_malloc_aligned(st.work_bytes, 64)
                                     : NULL;
             REQUIRE(st.work || !st.work_bytes);
-            for (int ith = 0; ith < nth; ith++)
-                k->run(&st, ith, nth);
+            REQUIRE(krun(ctx, k, &st, nth));
             const float *got = y;
             if (bout) {
                 bool finite = true;
@@ -235,6 +235,10 @@ static void test_winograd_layouts(void)
     }
     printf("# Winograd worst relative error %.3g (bound %.0e)\n", worst,
            WINOGRAD_BOUND);
+    printf("# %llu tasks taken from other threads' shares\n",
+           (unsigned long long)krun_steals());
+    CHECK(krun_steals() > 0);
+    krun_done();
     nk_ctx_free(ctx);
 }
 

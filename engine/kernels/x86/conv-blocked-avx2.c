@@ -1193,8 +1193,11 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         int active = nk_slots_active(nth, p->slots);
         if (ith >= active)
             return;
-        int64_t b, e;
+        int64_t b, e, i;
         my_items(p, ith, active, &b, &e);
+        nk_items it;
+        nk_items_begin(&it, st->steal, ith, active, b, e);
+        bool stolen;
         float *buf = NULL;
         int64_t have = -1; /* image in buf */
         int64_t cimg = blk ? p->cb * NK_BLK : g->c;
@@ -1206,15 +1209,16 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
             a.tys = g->dh * p->wp * ps;
         }
         int64_t ohw = g->oh * g->ow;
-        for (int64_t i = b; i < e; i++) {
+        while (nk_items_next(&it, &i, &stolen)) {
             int64_t n, o, sg;
             work_item(p, i, &n, &o, &sg);
             const float *x;
             if (p->padcopy || p->subcopy) {
-                if (have != n) {
-                    /* Only the rows this thread's items of image n read. */
+                if (have != n || stolen) {
+                    /* Only the rows this thread's items of image n read
+                     * (an item taken from another share: its own rows). */
                     int64_t plo = ohw, phi = 0;
-                    for (int64_t j = i; j < e; j++) {
+                    for (int64_t j = i; j < (stolen ? i + 1 : e); j++) {
                         int64_t nj, oj, sj;
                         work_item(p, j, &nj, &oj, &sj);
                         if (nj != n)
@@ -1227,7 +1231,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
                     copy_rows(p, st, n, blk, buf, plo / g->ow,
                               (phi - 1) / g->ow + 1);
                 }
-                have = n;
+                have = stolen ? -1 : n;
                 x = buf;
             } else {
                 x = (const float *)st->in[0]->data + n * cimg * g->h * g->w;
@@ -1239,9 +1243,12 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
         }
         return;
     }
-    int64_t b, e;
+    int64_t b, e, i;
     my_items(p, ith, nth, &b, &e);
-    for (int64_t i = b; i < e; i++) {
+    nk_items it;
+    nk_items_begin(&it, st->steal, ith, nth, b, e);
+    bool stolen;
+    while (nk_items_next(&it, &i, &stolen)) {
         int64_t n, o, rs;
         work_item(p, i, &n, &o, &rs);
         int64_t oy = rs / p->nseg, sg = rs % p->nseg;

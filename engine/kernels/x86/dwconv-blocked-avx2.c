@@ -319,14 +319,15 @@ DW_ROWS(dw_rows_3s2_c, 3, 2, 1)
 DW_ROWS(dw_rows_5s1_c, 5, 1, 1)
 DW_ROWS(dw_rows_5s2_c, 5, 2, 1)
 
+typedef void dw_rows_fn(const dwblk *p, const float *x, float *y, int64_t b,
+                        int64_t e, const nk_blk_actv *act);
+
 void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
 {
     const dwblk *p = st->params;
     const nk_conv_geom *g = &p->g;
     int64_t b, e;
     nk_split(g->n * p->cb * g->oh, ith, nth, &b, &e);
-    if (b >= e)
-        return;
     nk_blk_actv act = nk_blk_actv_make(st->act, st->act_a0, st->act_a1);
     const float *x = st->in[0]->data;
     float *y = st->out[0]->data;
@@ -335,15 +336,22 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
     int s = g->sw <= 2 ? (int)g->sw : 0;
     /* None, Relu and Clip: the _c copies, one clamp with no test */
     bool clamp = nk_blk_act_is_clamp(st->act);
+    dw_rows_fn *fn = dw_rows_any;
     if (k == 3 && s == 1)
-        (clamp ? dw_rows_3s1_c : dw_rows_3s1)(p, x, y, b, e, &act);
+        fn = clamp ? dw_rows_3s1_c : dw_rows_3s1;
     else if (k == 3 && s == 2)
-        (clamp ? dw_rows_3s2_c : dw_rows_3s2)(p, x, y, b, e, &act);
+        fn = clamp ? dw_rows_3s2_c : dw_rows_3s2;
     else if (k == 5 && s == 1)
-        (clamp ? dw_rows_5s1_c : dw_rows_5s1)(p, x, y, b, e, &act);
+        fn = clamp ? dw_rows_5s1_c : dw_rows_5s1;
     else if (k == 5 && s == 2)
-        (clamp ? dw_rows_5s2_c : dw_rows_5s2)(p, x, y, b, e, &act);
-    else
-        dw_rows_any(p, x, y, b, e, &act);
+        fn = clamp ? dw_rows_5s2_c : dw_rows_5s2;
+    /* Output rows one at a time, so that a thread done early can take
+     * rows from the back of another's share. */
+    nk_items it;
+    nk_items_begin(&it, st->steal, ith, nth, b, e);
+    int64_t r;
+    bool stolen;
+    while (nk_items_next(&it, &r, &stolen))
+        fn(p, x, y, r, r + 1, &act);
 }
 #endif
