@@ -326,8 +326,13 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
 {
     const dwblk *p = st->params;
     const nk_conv_geom *g = &p->g;
-    int64_t b, e;
-    nk_split(g->n * p->cb * g->oh, ith, nth, &b, &e);
+    /* Items of a few output rows (at least ~64 pixels: a 7x7 map's rows
+     * are too short to claim one by one), so that a thread done early
+     * can take items from the back of another's share. */
+    int64_t rows = g->n * p->cb * g->oh;
+    int64_t per = g->ow >= 64 ? 1 : (64 + g->ow - 1) / g->ow;
+    int64_t items = (rows + per - 1) / per, b, e;
+    nk_split(items, ith, nth, &b, &e);
     nk_blk_actv act = nk_blk_actv_make(st->act, st->act_a0, st->act_a1);
     const float *x = st->in[0]->data;
     float *y = st->out[0]->data;
@@ -345,13 +350,12 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
         fn = clamp ? dw_rows_5s1_c : dw_rows_5s1;
     else if (k == 5 && s == 2)
         fn = clamp ? dw_rows_5s2_c : dw_rows_5s2;
-    /* Output rows one at a time, so that a thread done early can take
-     * rows from the back of another's share. */
     nk_items it;
     nk_items_begin(&it, st->steal, ith, nth, b, e);
-    int64_t r;
+    int64_t i;
     bool stolen;
-    while (nk_items_next(&it, &r, &stolen))
-        fn(p, x, y, r, r + 1, &act);
+    while (nk_items_next(&it, &i, &stolen))
+        fn(p, x, y, i * per, (i + 1) * per < rows ? (i + 1) * per : rows,
+           &act);
 }
 #endif
