@@ -47,5 +47,8 @@ void nk_items_begin(nk_items *it, nk_steal *s, int ith, int nth, int64_t b,
                     int64_t e);
 /* The next item (*stolen: taken from another thread's share). */
 bool nk_items_next(nk_items *it, int64_t *item, bool *stolen);
+/* Whether items can move between threads (else the walk is private and
+ * a kernel may run its share [b, e) in one go). */
+static inline bool nk_items_shared(const nk_items *it) { return it->s; }
 
 #endif /* NK_THREADPOOL_H */

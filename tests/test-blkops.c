@@ -143,6 +143,7 @@ static void act_args(nk_act a, float *a0, float *a1)
 typedef struct dw_cfg {
     int n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, bias;
     nk_act act;
+    int nth; /* 0: 1-3 at random */
 } dw_cfg;
 
 static int dw_runs;
@@ -206,7 +207,7 @@ static void run_dw(nk_ctx *ctx, const dw_cfg *c)
                   .out = bouts, .act = c->act, .act_a0 = a0, .act_a1 = a1};
     CHECKF(k->supports(&bs), "dw supports() declined c=%d k=%dx%d", c->c,
            c->kh, c->kw);
-    int nth = rnd_int(1, 3);
+    int nth = c->nth ? c->nth : rnd_int(1, 3);
     bool ran;
     run_row(ctx, k, &bs, nth, &ran);
     if (ran) {
@@ -256,15 +257,19 @@ static void test_dwconv(void)
         c.act = ACTS[rnd_int(0, 7)];
         run_dw(ctx, &c);
     }
-    /* MobileNet-like rows: long interiors, many channels */
+    /* MobileNet-like rows: long interiors, many channels; each twice on
+     * 2-3 threads (krun: once one thread after another, once on the pool,
+     * where threads take each other's rows). */
     for (int iter = 0; iter < 8; iter++) {
         int k = iter % 2 ? 5 : 3, s = 1 + (iter / 2) % 2;
         dw_cfg c = {1, 16 * (iter + 1) + 3, 28 + iter, 30 + iter, k, k, s, s,
-                    1, 1, k / 2, k / 2, k / 2, k / 2, 1, ACTS[iter]};
+                    1, 1, k / 2, k / 2, k / 2, k / 2, 1, ACTS[iter],
+                    2 + iter % 2};
+        run_dw(ctx, &c);
         run_dw(ctx, &c);
     }
-    printf("# conv2d_dw_nchw8c_avx2: %d random shapes, %llu rows taken "
-           "from other threads' shares\n", dw_runs,
+    printf("# conv2d_dw_nchw8c_avx2: %d random shapes, %llu row groups "
+           "taken from other threads' shares\n", dw_runs,
            (unsigned long long)krun_steals());
     CHECK(dw_runs >= 300);
     CHECK(krun_steals() > 0);

@@ -326,11 +326,12 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
 {
     const dwblk *p = st->params;
     const nk_conv_geom *g = &p->g;
-    /* Items of a few output rows (at least ~64 pixels: a 7x7 map's rows
+    /* Items of a few output rows (at least ~128 pixels: a 7x7 map's rows
      * are too short to claim one by one), so that a thread done early
-     * can take items from the back of another's share. */
+     * can take items from the back of another's share; a private walk
+     * (one thread) runs its share in one call. */
     int64_t rows = g->n * p->cb * g->oh;
-    int64_t per = g->ow >= 64 ? 1 : (64 + g->ow - 1) / g->ow;
+    int64_t per = (128 + g->ow - 1) / g->ow;
     int64_t items = (rows + per - 1) / per, b, e;
     nk_split(items, ith, nth, &b, &e);
     nk_blk_actv act = nk_blk_actv_make(st->act, st->act_a0, st->act_a1);
@@ -352,6 +353,11 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
         fn = clamp ? dw_rows_5s2_c : dw_rows_5s2;
     nk_items it;
     nk_items_begin(&it, st->steal, ith, nth, b, e);
+    if (!nk_items_shared(&it)) {
+        if (b < e)
+            fn(p, x, y, b * per, e * per < rows ? e * per : rows, &act);
+        return;
+    }
     int64_t i;
     bool stolen;
     while (nk_items_next(&it, &i, &stolen))
