@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* A thread's share of the current task's items, [b, e) as b << 32 | e,
  * alone in its cache line with the count of items the thread took from
@@ -203,6 +204,24 @@ void nk_pool_run(nk_pool *p, nk_task_fn fn, void *arg)
 
 nk_steal *nk_pool_steal(nk_pool *p) { return p ? p->steal : NULL; }
 
+static int g_lag_ith = -1; /* nk_items_set_lag (atomic) */
+static unsigned g_lag_us;
+
+void nk_items_set_lag(int ith, unsigned usec)
+{
+    __atomic_store_n(&g_lag_us, usec, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_lag_ith, ith, __ATOMIC_SEQ_CST);
+}
+
+static void lag(int ith)
+{
+    if (__atomic_load_n(&g_lag_ith, __ATOMIC_RELAXED) != ith)
+        return;
+    unsigned us = __atomic_load_n(&g_lag_us, __ATOMIC_RELAXED);
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
 uint64_t nk_pool_steals(const nk_pool *p)
 {
     uint64_t n = 0;
@@ -250,6 +269,7 @@ bool nk_items_next(nk_items *it, int64_t *item, bool *stolen)
                                         false, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
             *item = (int64_t)b;
+            lag(it->ith);
             return true;
         }
     }

@@ -50,5 +50,9 @@ bool nk_items_next(nk_items *it, int64_t *item, bool *stolen);
 /* Whether items can move between threads (else the walk is private and
  * a kernel may run its share [b, e) in one go). */
 static inline bool nk_items_shared(const nk_items *it) { return it->s; }
+/* For tests: thread ith (-1: none) sleeps usec after taking each item of
+ * its own shared share, so that the others take items from it whatever
+ * the machine's load. Set between tasks, not during one. */
+void nk_items_set_lag(int ith, unsigned usec);
 
 #endif /* NK_THREADPOOL_H */

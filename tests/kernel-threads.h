@@ -3,10 +3,10 @@
  * threads: one thread after another (each keeps to its own share of the
  * work), or, every other call, all at once on a pool with the pool's share
  * words, as a plan runs its steps (engine/threadpool.h: a thread done
- * early takes items from the back of another's share). The pool has more
- * threads than this machine has cores, so shares are taken often; a test
- * checks krun_steals() > 0 to know the taking was exercised. Header-only,
- * static: one pool per test program.
+ * early takes items from the back of another's share), with one thread
+ * slowed in turn (nk_items_set_lag) so that shares are taken on any
+ * machine; a test checks krun_steals() > 0 to know the taking was
+ * exercised. Header-only, static: one pool per test program.
  */
 #ifndef NK_TEST_KERNEL_THREADS_H
 #define NK_TEST_KERNEL_THREADS_H
@@ -55,7 +55,11 @@ static bool krun(nk_ctx *ctx, const nk_kernel *k, nk_step *st, int nth)
         }
         krun_arg a = {k, st, nth};
         st->steal = nk_pool_steal(g_krun_pool);
+        /* One thread slowed (0.1 ms an item), in turn: the others take
+         * from its share however loaded the machine is. */
+        nk_items_set_lag((int)(g_krun_calls / 2 % (unsigned)nth), 100);
         nk_pool_run(g_krun_pool, krun_task, &a);
+        nk_items_set_lag(-1, 0);
         st->steal = NULL;
         return true;
     }
