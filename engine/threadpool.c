@@ -250,6 +250,9 @@ void nk_items_begin(nk_items *it, nk_steal *s, int ith, int nth, int64_t b,
 
 bool nk_items_next(nk_items *it, int64_t *item, bool *stolen)
 {
+    bool dummy;
+    if (!stolen)
+        stolen = &dummy;
     *stolen = false;
     if (!it->s) {
         if (it->next >= it->end)

@@ -45,7 +45,8 @@ nk_steal *nk_pool_steal(nk_pool *p);
 uint64_t nk_pool_steals(const nk_pool *p);
 void nk_items_begin(nk_items *it, nk_steal *s, int ith, int nth, int64_t b,
                     int64_t e);
-/* The next item (*stolen: taken from another thread's share). */
+/* The next item; *stolen (if stolen is not NULL): taken from another
+ * thread's share. */
 bool nk_items_next(nk_items *it, int64_t *item, bool *stolen);
 /* Whether items can move between threads (else the walk is private and
  * a kernel may run its share [b, e) in one go). */

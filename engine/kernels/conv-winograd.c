@@ -49,6 +49,9 @@ typedef struct wino {
     bool few;
     int64_t npad;        /* M rounded up to NR */
     int64_t nts;         /* MR-tile strips */
+    /* Thread t's tasks are [share[t][0], share[t][1]) when the step runs
+     * on slots threads (task_share, once at plan time). */
+    int64_t (*share)[2];
 } wino;
 
 /* G (6x3) of F(4x4, 3x3) with the points 0, +-1, +-2, inf (Lavin). */
@@ -122,10 +125,46 @@ bool nk_conv_winograd_supports(const nk_step *st)
 void nk_conv_winograd_release(nk_step *st)
 {
     wino *p = st->params;
-    if (p)
+    if (p) {
         nk_free_aligned(p->u);
+        nk_free(p->share);
+    }
     nk_free(p);
     st->params = NULL;
+}
+
+/* Thread ith's tasks [*b, *e) of a run on active threads. Tasks (block,
+ * M tile) are weighed by output rows x (GEMM columns + tiles
+ * transformed): each thread takes the contiguous tasks whose middles
+ * fall in its share. */
+static void task_share(const wino *p, int ith, int active, int64_t *b,
+                       int64_t *e)
+{
+    int64_t nr = p->ukr->nr, ntask = p->blocks * p->mtiles;
+    int64_t total = 0, cum = 0;
+    *b = *e = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t task = 0; task < ntask; task++) {
+            int64_t blk = task / p->mtiles, mt = task % p->mtiles;
+            int64_t s0 = blk * p->nstrip / p->blocks;
+            int64_t s1 = (blk + 1) * p->nstrip / p->blocks;
+            int64_t t1 = s1 * nr < p->ntiles ? s1 * nr : p->ntiles;
+            int64_t w = ((s1 - s0) * nr + t1 - s0 * nr) *
+                        (mt == p->mtiles - 1
+                             ? p->mpad - mt * p->mtile_rows
+                             : p->mtile_rows);
+            if (pass == 0) {
+                total += w;
+                continue;
+            }
+            int64_t who = (2 * cum + w) * active / (2 * total);
+            cum += w;
+            if (who < ith)
+                *b = task + 1;
+            else if (who > ith)
+                return;
+            *e = task + 1;
+        }
 }
 
 nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
@@ -238,6 +277,14 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
     p->slot_bytes = (vfl + mfl) * sizeof(float) + 3 * ALIGN;
     if (!nk_mul_size(p->slot_bytes, (size_t)p->slots, &st->work_bytes))
         goto too_big;
+    p->share = nk_malloc((size_t)p->slots * sizeof *p->share);
+    if (!p->share) {
+        nk_conv_winograd_release(st);
+        return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
+                       st->node->name);
+    }
+    for (int t = 0; t < p->slots; t++)
+        task_share(p, t, p->slots, &p->share[t][0], &p->share[t][1]);
     return NK_OK;
 too_big:
     nk_conv_winograd_release(st);
@@ -794,8 +841,7 @@ static void fewtiles_run(const nk_step *st, const wino *p, int ith,
     nk_items it;
     nk_items_begin(&it, st->steal, ith, active, b, e);
     int64_t js;
-    bool stolen;
-    while (nk_items_next(&it, &js, &stolen)) {
+    while (nk_items_next(&it, &js, NULL)) {
         for (int xi = 0; xi < 36; xi++) {
             const float *uj = p->u + (size_t)xi * (size_t)p->npad *
                                          (size_t)c +
@@ -840,40 +886,18 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     size_t xi_m = (size_t)p->mtile_rows * (size_t)tb;
     const nk_epilogue none = {NULL, NULL, 0, -INFINITY, INFINITY};
 
-    int64_t b = 0, e = 0, transformed = -1;
-    /* Tasks (block, M tile) weighed by output rows x (GEMM columns +
-     * tiles transformed): each thread takes the contiguous tasks whose
-     * middles fall in its share. */
-    int64_t ntask = p->blocks * p->mtiles, total = 0, cum = 0;
-    for (int pass = 0, done = 0; pass < 2 && !done; pass++)
-        for (int64_t task = 0; task < ntask; task++) {
-            int64_t blk = task / p->mtiles, mt = task % p->mtiles;
-            int64_t s0 = blk * p->nstrip / p->blocks;
-            int64_t s1 = (blk + 1) * p->nstrip / p->blocks;
-            int64_t t1 = s1 * nr < p->ntiles ? s1 * nr : p->ntiles;
-            int64_t w = ((s1 - s0) * nr + t1 - s0 * nr) *
-                        (mt == p->mtiles - 1
-                             ? p->mpad - mt * p->mtile_rows
-                             : p->mtile_rows);
-            if (pass == 0) {
-                total += w;
-                continue;
-            }
-            int64_t who = (2 * cum + w) * active / (2 * total);
-            cum += w;
-            if (who < ith)
-                b = task + 1;
-            else if (who > ith) {
-                done = 1;
-                break;
-            }
-            e = task + 1;
-        }
+    /* The plan-time shares, or (a run on fewer threads) computed now. */
+    int64_t b, e, transformed = -1;
+    if (active == p->slots) {
+        b = p->share[ith][0];
+        e = p->share[ith][1];
+    } else {
+        task_share(p, ith, active, &b, &e);
+    }
     nk_items it;
     nk_items_begin(&it, st->steal, ith, active, b, e);
     int64_t task;
-    bool stolen;
-    while (nk_items_next(&it, &task, &stolen)) {
+    while (nk_items_next(&it, &task, NULL)) {
         int64_t blk = task / p->mtiles, mt = task % p->mtiles;
         int64_t t0 = blk * p->nstrip / p->blocks * nr;
         int64_t t1 = (blk + 1) * p->nstrip / p->blocks * nr;

@@ -1247,8 +1247,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
     my_items(p, ith, nth, &b, &e);
     nk_items it;
     nk_items_begin(&it, st->steal, ith, nth, b, e);
-    bool stolen;
-    while (nk_items_next(&it, &i, &stolen)) {
+    while (nk_items_next(&it, &i, NULL)) {
         int64_t n, o, rs;
         work_item(p, i, &n, &o, &rs);
         int64_t oy = rs / p->nseg, sg = rs % p->nseg;

@@ -359,8 +359,7 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
         return;
     }
     int64_t i;
-    bool stolen;
-    while (nk_items_next(&it, &i, &stolen))
+    while (nk_items_next(&it, &i, NULL))
         fn(p, x, y, i * per, (i + 1) * per < rows ? (i + 1) * per : rows,
            &act);
 }
