@@ -76,7 +76,7 @@ static int run_profile(nk_ctx *ctx, nk_plan *plan, long long runs,
     double total = 0.0;
     for (int i = 0; i < n && rc == CLI_OK; i++) {
         const char *k = nk_plan_kernel_name(plan, i);
-        if (k && strcmp(k, "fused_into_conv") == 0)
+        if (k && strncmp(k, "fused_into_", 11) == 0)
             continue;
         rows[kept].step = i;
         rows[kept].ms = nk_plan_step_ms(plan, i) / (double)runs;

@@ -46,7 +46,12 @@ typedef struct nk_step {
     nk_act act;
     float act_a0, act_a1;
     nk_tensor *residual;
-    bool fused_away;     /* an Add folded into the previous step: skip */
+    bool fused_away;     /* an Add folded into the previous step, or a
+                            step of a chain: skip */
+    /* A fused depthwise chain (engine/kernels/blocked.h) that this step
+     * heads: it runs instead of the kernel; out[0] and residual are then
+     * the chain's. Owned by the plan. */
+    struct nk_dwchain *chain;
 } nk_step;
 
 /* A kernel row's dtype when the kernel handles every dtype (data

@@ -243,10 +243,88 @@ static void fuse_residual_adds(nk_plan *p)
     }
 }
 
+/* The next step at or after s that runs (not fused away), or -1. */
+static int next_running(const nk_plan *p, int s)
+{
+    for (; s < p->n_steps; s++)
+        if (!p->steps[s].fused_away)
+            return s;
+    return -1;
+}
+
+/*
+ * Pointwise conv -> depthwise conv -> pointwise conv (MobileNet's
+ * inverted residual; either pointwise conv may be missing): when the
+ * three run back to back, each intermediate feeds only the next, and the
+ * kernels can be driven row by row (nk_dwchain_make), the first step
+ * runs the whole chain (nk_dwchain_run) and the others are skipped. The
+ * wide intermediates then never exist in the arena. Runs after
+ * fuse_residual_adds: the projection's residual must exist before the
+ * chain's first step.
+ */
+static void fuse_dw_chains(nk_plan *p)
+{
+    for (int s = 0; s < p->n_steps; s++) {
+        nk_step *dw = &p->steps[s];
+        if (dw->fused_away || dw->chain || dw->node->op != NK_OP_CONV ||
+            !dw->in[0])
+            continue;
+        nk_step *pw = NULL, *pj = NULL;
+        int prev = nk_plan_producer(p, dw->in[0]);
+        /* (a step already in a chain, running or not, cannot join) */
+        if (prev >= 0 && !p->steps[prev].fused_away &&
+            !p->steps[prev].chain && next_running(p, prev + 1) == s &&
+            p->steps[prev].node->op == NK_OP_CONV &&
+            count_uses(p, dw->in[0]) == 1)
+            pw = &p->steps[prev];
+        int next = next_running(p, s + 1);
+        if (next >= 0 && p->steps[next].node->op == NK_OP_CONV &&
+            p->steps[next].in[0] == dw->out[0] &&
+            count_uses(p, dw->out[0]) == 1)
+            pj = &p->steps[next];
+        nk_step *head = pw ? pw : dw;
+        int hi = (int)(head - p->steps);
+        if (pj && pj->residual) {
+            int rp = nk_plan_producer(p, pj->residual);
+            if (rp >= hi)
+                pj = NULL;
+        }
+        if (!pw && !pj)
+            continue;
+        size_t wb = 0;
+        nk_dwchain *c = nk_dwchain_make(pw, dw, pj, p->threads, &wb);
+        if (!c && pw && pj) {
+            /* the expansion alone may be what does not fit */
+            c = nk_dwchain_make(NULL, dw, pj, p->threads, &wb);
+            if (c) {
+                head = dw;
+                pw = NULL;
+            }
+        }
+        if (!c)
+            continue;
+        head->chain = c;
+        if (wb > p->work_bytes)
+            p->work_bytes = wb;
+        if (head != dw)
+            dw->fused_away = true;
+        if (pj) {
+            pj->fused_away = true;
+            head->out[0] = pj->out[0];
+            head->residual = pj->residual;
+        } else {
+            head->out[0] = dw->out[0];
+        }
+    }
+}
+
 static void step_task(void *arg, int ith, int nth)
 {
     const nk_step *st = arg;
-    st->kernel->run(st, ith, nth);
+    if (st->chain)
+        nk_dwchain_run(st->chain, st, ith, nth);
+    else
+        st->kernel->run(st, ith, nth);
 }
 
 void nk_plan_run_step(nk_plan *p, nk_step *st)
@@ -376,8 +454,13 @@ nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g, const nk_plan_opts *opts,
             p->work_bytes = s->work_bytes;
     }
 
-    if (!p->training)
+    if (!p->training) {
         fuse_residual_adds(p);
+        /* NNKIT_CHAINS=0 runs a chain's steps one by one (A/B runs) */
+        const char *ch = getenv("NNKIT_CHAINS");
+        if (p->layouts && !(ch && strcmp(ch, "0") == 0))
+            fuse_dw_chains(p);
+    }
     st = place_activations(ctx, p, offs, in_arena);
     if (st)
         goto fail;
@@ -418,6 +501,7 @@ void nk_plan_free(nk_plan *p)
         return;
     for (int s = 0; s < p->n_steps; s++) {
         nk_step *st = &p->steps[s];
+        nk_dwchain_free(st->chain);
         if (st->kernel && st->kernel->release)
             st->kernel->release(st);
         nk_free(st->in);
@@ -491,7 +575,25 @@ const char *nk_plan_step_desc(const nk_plan *p, int i, char *buf, size_t n)
     char sb[128];
     const nk_tensor *y = st->out[0];
     const char *lay = y->layout == NK_LAYOUT_NCHW8C ? " nchw8c" : "";
-    if (st->kernel == &nk_reorder_kernel)
+    if (st->chain) {
+        /* "Chain pw > dw > pj +residual -> shape" */
+        size_t k = (size_t)snprintf(buf, n, "Chain");
+        for (int j = 0; j < 3 && k < n; j++) {
+            const nk_step *c = nk_dwchain_step(st->chain, j);
+            if (c)
+                k += (size_t)snprintf(buf + k, n - k, "%s%s%s%s",
+                                      k > 5 ? " > " : " ",
+                                      c->node->name ? c->node->name : "",
+                                      c->act != NK_ACT_NONE ? " +" : "",
+                                      c->act != NK_ACT_NONE
+                                          ? nk_act_name(c->act)
+                                          : "");
+        }
+        if (k < n)
+            snprintf(buf + k, n - k, "%s -> %s%s",
+                     st->residual ? " +residual" : "",
+                     nk_shape_str(&y->shape, sb, sizeof sb), lay);
+    } else if (st->kernel == &nk_reorder_kernel)
         snprintf(buf, n, "Reorder %s -> %s%s",
                  st->node->name ? st->node->name : "",
                  nk_shape_str(&y->shape, sb, sizeof sb),
@@ -533,6 +635,9 @@ const char *nk_plan_kernel_name(const nk_plan *p, int i)
     if (i < 0 || i >= p->n_steps || !p->steps[i].kernel)
         return NULL;
     if (p->steps[i].fused_away)
-        return "fused_into_conv";
+        return p->steps[i].node->op == NK_OP_ADD ? "fused_into_conv"
+                                                 : "fused_into_chain";
+    if (p->steps[i].chain)
+        return "dwchain_avx2";
     return p->steps[i].kernel->name;
 }

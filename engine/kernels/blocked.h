@@ -61,13 +61,38 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st);
 void nk_convblk_avx2_release(nk_step *st);
 void nk_convblk_avx2_run(const nk_step *st, int ith, int nth);
 
-/* ---- kernels/x86/blocked-avx2.c: depthwise Conv, pools, element-wise.
- * All NCHW8c in and out. */
+/* ---- kernels/x86/dwconv-blocked-avx2.c: depthwise Conv, NCHW8c in and
+ * out. */
 bool nk_dwblk_avx2_supports(const nk_step *st);
 nk_status nk_dwblk_avx2_prepare(nk_ctx *ctx, nk_step *st);
 void nk_dwblk_avx2_release(nk_step *st);
 void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth);
 
+/* ---- kernels/x86/dwchain-avx2.c: a pointwise conv -> depthwise conv ->
+ * pointwise conv chain (either pointwise conv may be absent, not both)
+ * run as one step, rows streaming through per-thread scratch. */
+typedef struct nk_dwchain nk_dwchain;
+/* The chain of three prepared steps (pw or pj NULL) when their kernels
+ * are the blocked ones that chains can drive: the depthwise conv, and
+ * pointwise convs without padding or stride; NULL otherwise and out of
+ * memory (the steps then run on their own). *work_bytes: the chain's
+ * scratch for nth threads. The chain borrows the steps. */
+nk_dwchain *nk_dwchain_make(const nk_step *pw, const nk_step *dw,
+                            const nk_step *pj, int nth, size_t *work_bytes);
+void nk_dwchain_free(nk_dwchain *c);
+/* Output rows of the depthwise conv per work item. */
+int64_t nk_dwchain_band(const nk_dwchain *c);
+/* The chain's steps: 0 the first pointwise conv, 1 the depthwise conv,
+ * 2 the second pointwise conv (NULL when absent). */
+const nk_step *nk_dwchain_step(const nk_dwchain *c, int k);
+/* Thread ith of nth: head is the step that carries the chain (its work
+ * and steal). Reads pw's (or dw's) input and pj's residual, writes pj's
+ * (or dw's) output. Allocates nothing. */
+void nk_dwchain_run(const nk_dwchain *c, const nk_step *head, int ith,
+                    int nth);
+
+/* ---- kernels/x86/eltwise-blocked-avx2.c: pools, element-wise. All
+ * NCHW8c in and out. */
 bool nk_poolblk_avx2_supports(const nk_step *st);       /* MaxPool, AveragePool */
 nk_status nk_poolblk_avx2_prepare(nk_ctx *ctx, nk_step *st);
 void nk_poolblk_avx2_run(const nk_step *st, int ith, int nth);

@@ -140,4 +140,27 @@ static inline __m256 nk_blk_act(const nk_blk_actv *p, __m256 v)
     }
 }
 
+/* ---- The parts of the blocked conv and depthwise kernels that fused
+ * depthwise chains (dwchain-avx2.c) run on their own rows. */
+
+/* Output row oy of channel block blk of a prepared depthwise step
+ * (params = its st->params) into yr (OW x 8 floats), bias and act
+ * applied. x0 is the first window row inside the image (column 0); the
+ * window's next rows follow dh * W * 8 floats apart. */
+typedef void nk_dwblk_row_fn(const void *params, const float *x0,
+                             int64_t blk, int64_t oy, float *yr,
+                             const nk_blk_actv *act);
+nk_dwblk_row_fn *nk_dwblk_avx2_row_fn(const nk_step *st);
+
+/* True when the blocked conv prepared st as a pointwise conv (1x1,
+ * stride 1, no padding) on NCHW8c input. */
+bool nk_convblk_avx2_is_pointwise(const nk_step *st);
+/* That conv on npix consecutive pixels: x is their channel block 0 and
+ * its blocks are xcbs floats apart; every output block is written to y
+ * (blocks ycbs floats apart) with bias, st->residual's values at the
+ * same offsets from res (NULL: none) and st->act. Thread-safe. */
+void nk_convblk_avx2_pointwise(const nk_step *st, const float *x,
+                               int64_t xcbs, float *y, int64_t ycbs,
+                               const float *res, int64_t npix);
+
 #endif /* NK_BLOCKED_AVX2_H */

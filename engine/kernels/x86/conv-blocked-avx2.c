@@ -964,6 +964,63 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                          y + f * ohw * 8 + oxa * 8, (size_t)(oxb - oxa) * 8);
 }
 
+bool nk_convblk_avx2_is_pointwise(const nk_step *st)
+{
+    const convblk *p = st->params;
+    return st->kernel && st->kernel->run == nk_convblk_avx2_run && p &&
+           p->taps == 1 && p->h == 1 && p->oh == 1 && p->w == p->ow &&
+           st->in[0]->layout == NK_LAYOUT_NCHW8C;
+}
+
+void nk_convblk_avx2_pointwise(const nk_step *st, const float *x,
+                               int64_t xcbs, float *y, int64_t ycbs,
+                               const float *res, int64_t npix)
+{
+    const convblk *p = st->params;
+    ukr_args a;
+    memset(&a, 0, sizeof a);
+    a.x = x;
+    a.cbs = xcbs;
+    a.ls = 1;
+    a.rs = NK_BLK;
+    a.nfull = p->cb;
+    a.ky1 = a.kx1 = a.kw = 1;
+    a.ys = ycbs;
+    a.final = 1;
+    bool post = st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH;
+    a.act = nk_blk_actv_make(post ? NK_ACT_NONE : st->act, st->act_a0,
+                             st->act_a1);
+    for (int64_t o = 0; o < p->og; o++) {
+        int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
+        int rmax = RMAX[fg];
+        float *yo = y + o * p->fb * ycbs;
+        const float *ro = res ? res + o * p->fb * ycbs : NULL;
+        a.w = p->wpack + (size_t)(o * p->fb * 8 * p->cp);
+        a.wtap = p->cp * fg * 8;
+        a.bias = p->bias + o * p->fb * 8;
+        int64_t ox = 0;
+        if (fg >= 2) {
+            int64_t nt = npix / rmax;
+            a.y = yo;
+            a.res = ro;
+            (fg == 3 ? pw_tiles_4x3 : pw_tiles_6x2)(&a, x, nt);
+            ox = nt * rmax;
+        }
+        while (ox < npix) {
+            int R = (int)(npix - ox < rmax ? npix - ox : rmax);
+            a.xoff = ox * NK_BLK;
+            a.y = yo + ox * NK_BLK;
+            a.res = ro ? ro + ox * NK_BLK : NULL;
+            UKRS[1][fg][R](&a);
+            ox += R;
+        }
+        if (post)
+            for (int64_t f = 0; f < fg; f++)
+                nk_act_apply(st->act, st->act_a0, st->act_a1, yo + f * ycbs,
+                             (size_t)npix * NK_BLK);
+    }
+}
+
 /* Work item i: image, group and segment (the row path: row * nseg +
  * segment of the row; the flat path: segment of the flattened map). */
 static void work_item(const convblk *p, int64_t i, int64_t *n, int64_t *o,

@@ -226,20 +226,34 @@ dw_block(const float *xp, const float *wk, __m256 bias, float *yo,
         _mm256_storeu_ps(yo + r * NK_BLK, dw_act(act, acc[r], CLAMP));
 }
 
-/* One output row [ox in 0, OW) of one (image, channel block) plane. */
+/* Window rows [*ky0, *ky1) of output row oy that fall inside the image. */
+static inline void dw_window(const nk_conv_geom *g, int64_t oy, int64_t *ky0,
+                             int64_t *ky1)
+{
+    const int64_t iy0 = oy * g->sh - g->pt, dh = g->dh;
+    int64_t k0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
+    int64_t k1 = g->h - 1 - iy0 < 0 ? 0 : (g->h - 1 - iy0) / dh + 1;
+    if (k1 > g->kh)
+        k1 = g->kh;
+    if (k0 > k1)
+        k0 = k1;
+    *ky0 = k0;
+    *ky1 = k1;
+}
+
+/* One output row [ox in 0, OW) of one (image, channel block) plane.
+ * Window row ky is read at xp + (iy0 + ky * dh) * W * 8: the plane and
+ * oy * sh - pt for a step's own rows; a fused chain (dwchain-avx2.c)
+ * passes its first row inside the image and -ky0 * dh (rows dh * W * 8
+ * floats apart from there). */
 static inline __attribute__((always_inline)) void
-dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
-       const nk_conv_geom *g, int64_t KW, int64_t S, int64_t DW, int64_t oy,
-       const nk_blk_actv *act, const int CLAMP)
+dw_row(const float *xp, int64_t iy0, const float *wk, __m256 bias,
+       float *yr, const nk_conv_geom *g, int64_t KW, int64_t S, int64_t DW,
+       int64_t oy, const nk_blk_actv *act, const int CLAMP)
 {
     const int64_t W = g->w, dh = g->dh, dw = g->dw, OW = g->ow;
-    const int64_t iy0 = oy * g->sh - g->pt;
-    int64_t ky0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
-    int64_t ky1 = g->h - 1 - iy0 < 0 ? 0 : (g->h - 1 - iy0) / dh + 1;
-    if (ky1 > g->kh)
-        ky1 = g->kh;
-    if (ky0 > ky1)
-        ky0 = ky1;
+    int64_t ky0, ky1;
+    dw_window(g, oy, &ky0, &ky1);
     /* Interior columns [lo, hi): every tap of the window inside. */
     int64_t lo = (g->pl + S - 1) / S;
     int64_t span = W - 1 - (KW - 1) * dw + g->pl;
@@ -288,7 +302,9 @@ dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
                                 CLAMP));
 }
 
-/* Rows [b, e) of the n * CB * OH output rows, one copy per (KW, S). */
+/* One copy per (KW, S, clamp): rows [b, e) of the n * CB * OH output
+ * rows of the step (NAME), and one row for a fused chain (NAME_row, an
+ * nk_dwblk_row_fn). */
 #define DW_ROWS(NAME, KWC, SC, CL)                                       \
     static void NAME(const dwblk *p, const float *x, float *y, int64_t b, \
                      int64_t e, const nk_blk_actv *act)                   \
@@ -303,10 +319,25 @@ dw_row(const float *xp, const float *wk, __m256 bias, float *yr,
             int64_t blk = plane % p->cb;                                  \
             const float *xp = x + plane * g->h * g->w * NK_BLK;           \
             float *yr = y + (plane * g->oh + oy) * g->ow * NK_BLK;        \
-            dw_row(xp, p->w + blk * taps * NK_BLK,                        \
+            dw_row(xp, oy * g->sh - g->pt, p->w + blk * taps * NK_BLK,    \
                    _mm256_load_ps(p->bias + blk * NK_BLK), yr, g, KW, S,  \
                    DW, oy, act, CL);                                      \
         }                                                                 \
+    }                                                                     \
+    static void NAME##_row(const void *params, const float *x0,           \
+                           int64_t blk, int64_t oy, float *yr,            \
+                           const nk_blk_actv *act)                        \
+    {                                                                     \
+        const dwblk *p = params;                                          \
+        const nk_conv_geom *g = &p->g;                                    \
+        const int64_t KW = (KWC) ? (KWC) : g->kw;                         \
+        const int64_t S = (SC) ? (SC) : g->sw;                            \
+        const int64_t DW = (KWC) ? 1 : 0;                                 \
+        int64_t ky0, ky1;                                                 \
+        dw_window(g, oy, &ky0, &ky1);                                     \
+        dw_row(x0, -ky0 * g->dh, p->w + blk * g->kh * g->kw * NK_BLK,     \
+               _mm256_load_ps(p->bias + blk * NK_BLK), yr, g, KW, S, DW,  \
+               oy, act, CL);                                              \
     }
 
 DW_ROWS(dw_rows_3s1, 3, 1, 0)
@@ -321,6 +352,35 @@ DW_ROWS(dw_rows_5s2_c, 5, 2, 1)
 
 typedef void dw_rows_fn(const dwblk *p, const float *x, float *y, int64_t b,
                         int64_t e, const nk_blk_actv *act);
+
+/* The copy for a step: specialised for square 3x3 / 5x5, stride 1 or 2,
+ * no column dilation; the _c copies (one clamp, no test) for None, Relu
+ * and Clip. Index into DW_COPIES and DW_ROW_COPIES. */
+static int dw_copy(const dwblk *p, nk_act act)
+{
+    const nk_conv_geom *g = &p->g;
+    int k = g->kw == g->kh && g->dw == 1 ? (int)g->kw : 0;
+    int s = g->sw <= 2 ? (int)g->sw : 0;
+    int c = nk_blk_act_is_clamp(act) ? 1 : 0;
+    if ((k == 3 || k == 5) && s)
+        return 1 + ((k == 5) * 2 + (s - 1)) * 2 + c;
+    return 0;
+}
+
+static dw_rows_fn *const DW_COPIES[9] = {
+    dw_rows_any,   dw_rows_3s1,   dw_rows_3s1_c, dw_rows_3s2,  dw_rows_3s2_c,
+    dw_rows_5s1,   dw_rows_5s1_c, dw_rows_5s2,   dw_rows_5s2_c,
+};
+static nk_dwblk_row_fn *const DW_ROW_COPIES[9] = {
+    dw_rows_any_row,   dw_rows_3s1_row,   dw_rows_3s1_c_row,
+    dw_rows_3s2_row,   dw_rows_3s2_c_row, dw_rows_5s1_row,
+    dw_rows_5s1_c_row, dw_rows_5s2_row,   dw_rows_5s2_c_row,
+};
+
+nk_dwblk_row_fn *nk_dwblk_avx2_row_fn(const nk_step *st)
+{
+    return DW_ROW_COPIES[dw_copy(st->params, st->act)];
+}
 
 void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
 {
@@ -337,20 +397,7 @@ void nk_dwblk_avx2_run(const nk_step *st, int ith, int nth)
     nk_blk_actv act = nk_blk_actv_make(st->act, st->act_a0, st->act_a1);
     const float *x = st->in[0]->data;
     float *y = st->out[0]->data;
-    /* specialised: square 3x3 / 5x5, stride 1 or 2, no column dilation */
-    int k = g->kw == g->kh && g->dw == 1 ? (int)g->kw : 0;
-    int s = g->sw <= 2 ? (int)g->sw : 0;
-    /* None, Relu and Clip: the _c copies, one clamp with no test */
-    bool clamp = nk_blk_act_is_clamp(st->act);
-    dw_rows_fn *fn = dw_rows_any;
-    if (k == 3 && s == 1)
-        fn = clamp ? dw_rows_3s1_c : dw_rows_3s1;
-    else if (k == 3 && s == 2)
-        fn = clamp ? dw_rows_3s2_c : dw_rows_3s2;
-    else if (k == 5 && s == 1)
-        fn = clamp ? dw_rows_5s1_c : dw_rows_5s1;
-    else if (k == 5 && s == 2)
-        fn = clamp ? dw_rows_5s2_c : dw_rows_5s2;
+    dw_rows_fn *fn = DW_COPIES[dw_copy(p, st->act)];
     nk_items it;
     nk_items_begin(&it, st->steal, ith, nth, b, e);
     if (!nk_items_shared(&it)) {
