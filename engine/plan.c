@@ -150,6 +150,11 @@ static nk_status place_activations(nk_ctx *ctx, nk_plan *p, size_t *offs,
         if (st->residual)
             last[st->residual - p->vals] = s;
     }
+    /* Graph inputs keep their values for the next run (a caller may run
+     * again on the same input, as nnkit bench does) and outputs stay
+     * readable after it: neither shares bytes with anything else. */
+    for (int i = 0; i < g->n_inputs; i++)
+        last[g->inputs[i]] = p->n_steps;
     for (int i = 0; i < g->n_outputs; i++)
         last[g->outputs[i]] = p->n_steps;
     for (int i = 0; i < nt; i++) {

@@ -359,8 +359,9 @@ NK_API nk_status nk_plan_create(nk_ctx *ctx, nk_graph *g,
 NK_API void nk_plan_free(nk_plan *p);
 
 /* The plan's input / output tensors, with concrete shapes and data in the
- * plan's arena. Write inputs before nk_plan_run; read outputs after. The
- * pointers are owned by the plan. */
+ * plan's arena. Write inputs before nk_plan_run; read outputs after. A run
+ * leaves the inputs as they were (running again computes the same
+ * outputs). The pointers are owned by the plan. */
 NK_API int nk_plan_num_inputs(const nk_plan *p);
 NK_API nk_tensor *nk_plan_input(nk_plan *p, int i);
 NK_API int nk_plan_num_outputs(const nk_plan *p);

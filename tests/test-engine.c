@@ -222,6 +222,47 @@ static void test_plan_batches_and_arena(void)
     nk_graph_free(g);
 }
 
+/* x -> Relu -> Sigmoid -> Tanh -> y, all one size: liveness alone would
+ * give the Tanh's input x's bytes. A run must leave x as it was, so that
+ * running again (nnkit bench does) computes the same output. */
+static void test_inputs_survive_runs(void)
+{
+    nk_graph *g;
+    REQUIRE_OK(ctx, nk_graph_new(ctx, &g));
+    int64_t d[] = {2, 3, 5, 5};
+    int x = add_t(g, "x", 4, d), a = add_t(g, "a", 4, d),
+        b = add_t(g, "b", 4, d), y = add_t(g, "y", 4, d);
+    nk_node *n;
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_RELU, "r", 1, &x, 1, &a, &n));
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_SIGMOID, "s", 1, &a, 1, &b, &n));
+    CHECK_OK(ctx, nk_graph_add_node(ctx, g, NK_OP_TANH, "t", 1, &b, 1, &y, &n));
+    CHECK_OK(ctx, nk_graph_set_inputs(ctx, g, 1, &x));
+    CHECK_OK(ctx, nk_graph_set_outputs(ctx, g, 1, &y));
+    REQUIRE_OK(ctx, nk_graph_infer(ctx, g));
+    for (int ref = 0; ref < 2; ref++) {
+        nk_plan *p;
+        nk_plan_opts o = {.reference = ref};
+        REQUIRE_OK(ctx, nk_plan_create(ctx, g, &o, &p));
+        fill_inputs(p, 7);
+        nk_tensor *in = nk_plan_input(p, 0), *out = nk_plan_output(p, 0);
+        size_t ni = nk_tensor_nbytes(in), no = nk_tensor_nbytes(out);
+        void *x0 = malloc(ni), *y1 = malloc(no);
+        REQUIRE(x0 && y1);
+        memcpy(x0, nk_tensor_data(in), ni);
+        CHECK_OK(ctx, nk_plan_run(ctx, p));
+        memcpy(y1, nk_tensor_data(out), no);
+        CHECKF(memcmp(x0, nk_tensor_data(in), ni) == 0,
+               "ref=%d: the run changed its input", ref);
+        CHECK_OK(ctx, nk_plan_run(ctx, p));
+        CHECKF(memcmp(y1, nk_tensor_data(out), no) == 0,
+               "ref=%d: a second run computed another output", ref);
+        free(x0);
+        free(y1);
+        nk_plan_free(p);
+    }
+    nk_graph_free(g);
+}
+
 static void test_reference_matches_default(void)
 {
     nk_graph *g = small_graph();
@@ -501,7 +542,8 @@ int main(int argc, char **argv)
     setup();
     static const nk_test_case cases[] = {
         T(test_infer_symbolic), T(test_infer_errors),
-        T(test_plan_batches_and_arena), T(test_reference_matches_default),
+        T(test_plan_batches_and_arena), T(test_inputs_survive_runs),
+        T(test_reference_matches_default),
         T(test_passes_small), T(test_passes_zoo), T(test_clone),
         T(test_oom_paths), T(test_work_stealing),
     };
