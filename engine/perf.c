@@ -13,7 +13,9 @@ double nk_plan_flops(const nk_plan *p)
     double total = 0.0;
     for (int s = 0; s < p->n_steps; s++) {
         const nk_step *st = &p->steps[s];
-        const nk_tensor *y = st->out[0];
+        /* a chain's head writes the chain's output, not its node's */
+        const nk_tensor *y =
+            st->chain ? &p->vals[st->node->out[0]] : st->out[0];
         double outn = (double)nk_shape_numel(&y->shape);
         switch (st->node->op) {
         case NK_OP_CONV: {
