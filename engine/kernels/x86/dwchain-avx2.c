@@ -62,8 +62,8 @@ typedef struct ring_state {
 
 static size_t round_up(size_t b) { return (b + ALIGN - 1) / ALIGN * ALIGN; }
 
-/* Scratch floats of a band of `band` rows. */
-static void chain_sizes(nk_dwchain *c, int64_t band)
+/* Scratch of a band of `band` rows and a ring of at least cap rows. */
+static void chain_sizes(nk_dwchain *c, int64_t band, int64_t cap)
 {
     const nk_conv_geom *g = &c->g;
     c->band = band;
@@ -72,8 +72,9 @@ static void chain_sizes(nk_dwchain *c, int64_t band)
     c->ring_floats = 0;
     if (c->pw) {
         int64_t span = (band - 1) * g->sh + (g->kh - 1) * g->dh + 1;
-        c->cap = span < g->h ? span : g->h;
-        c->mirror = span < g->h ? (g->kh - 1) * g->dh : 0;
+        cap = cap > span ? cap : span;
+        c->cap = cap < g->h ? cap : g->h;
+        c->mirror = cap < g->h ? (g->kh - 1) * g->dh : 0;
         c->rstride = (c->cap + c->mirror) * g->w * NK_BLK;
         c->ring_floats = (size_t)(c->cb * c->rstride);
     }
@@ -112,9 +113,18 @@ nk_dwchain *nk_dwchain_make(const nk_step *pw, const nk_step *dw,
     int64_t band = (CHAIN_PIX + c->g.ow - 1) / c->g.ow;
     if (band > c->g.oh)
         band = c->g.oh;
-    chain_sizes(c, band);
+    chain_sizes(c, band, 0);
     while (c->band > 1 && c->slot_bytes > CHAIN_BYTES)
-        chain_sizes(c, c->band - 1);
+        chain_sizes(c, c->band - 1, 0);
+    /* Then a longer ring while it fits: (kh - 1) * dh of its cap rows
+     * are written twice, 2 of 3 in a 3-row ring. */
+    while (c->pw && c->cap < c->g.h) {
+        nk_dwchain t = *c;
+        chain_sizes(&t, c->band, c->cap + 1);
+        if (t.slot_bytes > CHAIN_BYTES)
+            break;
+        *c = t;
+    }
     *work_bytes = c->slot_bytes * (size_t)(nth > 0 ? nth : 1);
     return c;
 }
