@@ -53,7 +53,7 @@ typedef struct chain_case {
     bool expand, project, residual;
     nk_op act_e, act_d, act_p;
     int threads;
-    bool lag;      /* one thread slowed: items must be taken */
+    bool lag;      /* thread 0 slowed: items must be taken */
     int chains;    /* chains the plan must have */
 } chain_case;
 
@@ -190,7 +190,7 @@ static float *run_plan(nk_ctx *ctx, nk_graph *g, const chain_case *cc,
     memcpy(nk_tensor_data(in), x, nk_tensor_nbytes(in));
     uint64_t s0 = nk_pool_steals(p->pool);
     if (cc->lag)
-        nk_items_set_lag(1, 100);
+        nk_items_set_lag(0, 100); /* the caller: its share is always begun */
     for (int r = 0; r < 2 && s == NK_OK; r++)
         s = nk_plan_run(ctx, p);
     nk_items_set_lag(-1, 0);
