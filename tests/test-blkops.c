@@ -11,6 +11,7 @@
 #include "engine/kernels/kernels-impl.h"
 #include "engine/op.h"
 #include "harness.h"
+#include "kernel-check.h"
 #include "kernel-rand.h"
 #include "kernel-threads.h"
 
@@ -19,28 +20,6 @@
 
 #define BOUND 1e-5
 
-
-/* max|a-b| / max(1, scale, max|b|); NaN in a counts as infinite. */
-static double rel_err_s(const float *a, const float *b, size_t n, double scale)
-{
-    double d = 0.0, m = scale;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (isnan(a[i]) && isnan(b[i]))
-            e = 0.0;
-        if (!(e <= d))
-            d = e;
-        if (fabs(b[i]) > m)
-            m = fabs(b[i]);
-    }
-    return d / (m > 1.0 ? m : 1.0);
-}
-
-static bool have_avx2(void)
-{
-    nk_cpu cpu = nk_cpu_detect();
-    return cpu.avx2 && cpu.fma;
-}
 
 static const nk_kernel *row(const char *name)
 {

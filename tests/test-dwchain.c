@@ -12,6 +12,7 @@
 #include "engine/op.h"
 #include "engine/plan.h"
 #include "harness.h"
+#include "kernel-check.h"
 #include "kernel-rand.h"
 
 #include <math.h>
@@ -20,25 +21,6 @@
 
 #define BOUND 1e-5
 #define SAME_BOUND 1e-6
-
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double d = 0.0, m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= d))
-            d = e; /* NaN counts as infinite error */
-        if (fabs(b[i]) > m)
-            m = fabs(b[i]);
-    }
-    return d / (m > 1.0 ? m : 1.0);
-}
-
-static bool have_avx2(void)
-{
-    nk_cpu cpu = nk_cpu_detect();
-    return cpu.avx2 && cpu.fma;
-}
 
 /* A 3x3 conv (c -> c, as a network's earlier layers: the block reads
  * NCHW8c) and one inverted-residual-like block after it. expand /

@@ -16,6 +16,7 @@
 #include "harness.h"
 #define NK_TEST_SEED 0x2545f4914f6cdd1dull
 #include "kernel-rand.h"
+#include "kernel-check.h"
 
 #include <math.h>
 #include <string.h>
@@ -25,26 +26,6 @@
  * channels (measured worst case over these tests ~1e-6 .. 3e-6). */
 #define WINOGRAD_BOUND 5e-5
 #define DIRECT_BOUND 1e-5
-
-/* max|a-b| / max(1, scale, max|b|): scale is the magnitude of the sums
- * before an activation squashed them (a Clip to +-0.5 must not hide the
- * rounding of a sum of size 10). */
-static double rel_err_s(const float *a, const float *b, size_t n, double scale)
-{
-    double d = 0.0, m = scale;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= d))
-            d = e; /* NaN counts as infinite error */
-        if (fabs(b[i]) > m)
-            m = fabs(b[i]);
-    }
-    return d / (m > 1.0 ? m : 1.0);
-}
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    return rel_err_s(a, b, n, 0.0);
-}
 
 static double worst_winograd = 0.0;
 static int tested_rows[64];
