@@ -314,6 +314,14 @@ static void test_conv_random(void)
             c.pt = c.pl = c.pb = c.pr = 0;
         run_conv(ctx, &c);
     }
+    /* 7x7-ish maps (4 tiles) with many channels: Winograd's few-tiles
+     * path (the transposed GEMM) at ResNet's layer4 depths. */
+    for (int iter = 0; iter < 4; iter++) {
+        conv_cfg c = {1, rnd_int(150, 300), 7 + iter % 2, 7,
+                      rnd_int(20, 70), 3, 1, 1, 1, 1, 1, 1,
+                      1, 1, iter % 2, NK_ACT_RELU};
+        run_conv(ctx, &c);
+    }
     nk_cpu cpu = nk_cpu_detect();
     for (int r = 0; r < NK_KERNEL_COUNT; r++) {
         const nk_kernel *k = &NK_KERNELS[r];
