@@ -255,6 +255,8 @@ static const chain_case CASES[] = {
      2, 1, {1, 1, 1, 1}, true, false, false, R, TH, NO, 1, false, 1},
     {"whole map per band (no mirrored rows)", 80, 16, 96, 16, 6, 6, 3, 1, 1,
      {1, 1, 1, 1}, true, true, true, R, R, NO, 2, false, 1},
+    {"rows too wide for the scratch", 1, 16, 512, 16, 4, 1200, 3, 1, 1,
+     {1, 1, 1, 1}, true, true, true, R, R, NO, 1, false, 0},
     {"too small to chain", 1, 16, 48, 16, 28, 28, 3, 1, 1, {1, 1, 1, 1},
      true, true, true, R, R, NO, 1, false, 0},
 };

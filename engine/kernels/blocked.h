@@ -80,8 +80,6 @@ typedef struct nk_dwchain nk_dwchain;
 nk_dwchain *nk_dwchain_make(const nk_step *pw, const nk_step *dw,
                             const nk_step *pj, int nth, size_t *work_bytes);
 void nk_dwchain_free(nk_dwchain *c);
-/* Output rows of the depthwise conv per work item. */
-int64_t nk_dwchain_band(const nk_dwchain *c);
 /* The chain's steps: 0 the first pointwise conv, 1 the depthwise conv,
  * 2 the second pointwise conv (NULL when absent). */
 const nk_step *nk_dwchain_step(const nk_dwchain *c, int k);

@@ -116,6 +116,11 @@ nk_dwchain *nk_dwchain_make(const nk_step *pw, const nk_step *dw,
     chain_sizes(c, band, 0);
     while (c->band > 1 && c->slot_bytes > CHAIN_BYTES)
         chain_sizes(c, c->band - 1, 0);
+    if (c->slot_bytes > CHAIN_BYTES) {
+        /* rows too wide for L2 even one at a time: nothing to gain */
+        nk_free(c);
+        return NULL;
+    }
     /* Then a longer ring while it fits: (kh - 1) * dh of its cap rows
      * are written twice, 2 of 3 in a 3-row ring. */
     while (c->pw && c->cap < c->g.h) {
@@ -130,8 +135,6 @@ nk_dwchain *nk_dwchain_make(const nk_step *pw, const nk_step *dw,
 }
 
 void nk_dwchain_free(nk_dwchain *c) { nk_free(c); }
-
-int64_t nk_dwchain_band(const nk_dwchain *c) { return c->band; }
 
 const nk_step *nk_dwchain_step(const nk_dwchain *c, int k)
 {
@@ -254,12 +257,6 @@ nk_dwchain *nk_dwchain_make(const nk_step *pw, const nk_step *dw,
 }
 
 void nk_dwchain_free(nk_dwchain *c) { (void)c; }
-
-int64_t nk_dwchain_band(const nk_dwchain *c)
-{
-    (void)c;
-    return 0;
-}
 
 void nk_dwchain_run(const nk_dwchain *c, const nk_step *head, int ith,
                     int nth)
