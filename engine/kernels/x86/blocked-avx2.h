@@ -8,6 +8,7 @@
 #define NK_BLOCKED_AVX2_H
 
 #include "engine/kernels/blocked.h"
+#include "engine/ops/conv-impl.h" /* nk_conv_geom */
 
 #include <immintrin.h>
 
@@ -142,6 +143,22 @@ static inline __m256 nk_blk_act(const nk_blk_actv *p, __m256 v)
 
 /* ---- The parts of the blocked conv and depthwise kernels that fused
  * depthwise chains (dwchain-avx2.c) run on their own rows. */
+
+/* Window rows [*ky0, *ky1) of output row oy that fall inside the image
+ * (ky0 == ky1: none). */
+static inline void nk_dw_window(const nk_conv_geom *g, int64_t oy,
+                                int64_t *ky0, int64_t *ky1)
+{
+    const int64_t iy0 = oy * g->sh - g->pt, dh = g->dh;
+    int64_t k0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
+    int64_t k1 = g->h - 1 - iy0 < 0 ? 0 : (g->h - 1 - iy0) / dh + 1;
+    if (k1 > g->kh)
+        k1 = g->kh;
+    if (k0 > k1)
+        k0 = k1;
+    *ky0 = k0;
+    *ky1 = k1;
+}
 
 /* Output row oy of channel block blk of a prepared depthwise step
  * (params = its st->params) into yr (OW x 8 floats), bias and act

@@ -896,6 +896,20 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     return NK_OK;
 }
 
+/* Sigmoid and Tanh run on each row once written (run_segment, the flat
+ * path, nk_convblk_avx2_pointwise): inlined into every micro-kernel they
+ * would bloat it. The others are the micro-kernels' epilogue. */
+static bool act_after(const nk_step *st)
+{
+    return st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH;
+}
+
+static nk_blk_actv ukr_act(const nk_step *st)
+{
+    return nk_blk_actv_make(act_after(st) ? NK_ACT_NONE : st->act,
+                            st->act_a0, st->act_a1);
+}
+
 /* Output pixels [oxa, oxb) of row oy, image n, group o. */
 static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
                         int64_t n, int64_t o, int64_t oy, int64_t oxa,
@@ -958,7 +972,7 @@ static void run_segment(const convblk *p, const nk_step *st, ukr_args *a,
         tab[R](a);
         ox += R;
     }
-    if (st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH)
+    if (act_after(st))
         for (int64_t f = 0; f < fg; f++)
             nk_act_apply(st->act, st->act_a0, st->act_a1,
                          y + f * ohw * 8 + oxa * 8, (size_t)(oxb - oxa) * 8);
@@ -987,9 +1001,8 @@ void nk_convblk_avx2_pointwise(const nk_step *st, const float *x,
     a.ky1 = a.kx1 = a.kw = 1;
     a.ys = ycbs;
     a.final = 1;
-    bool post = st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH;
-    a.act = nk_blk_actv_make(post ? NK_ACT_NONE : st->act, st->act_a0,
-                             st->act_a1);
+    bool post = act_after(st);
+    a.act = ukr_act(st);
     for (int64_t o = 0; o < p->og; o++) {
         int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
         int rmax = RMAX[fg];
@@ -1198,7 +1211,7 @@ static void run_flat(const convblk *p, const nk_step *st, ukr_args *a,
     a->tail = tail;
     a->accum = 0;
     a->final = 1;
-    if (st->act == NK_ACT_SIGMOID || st->act == NK_ACT_TANH)
+    if (act_after(st))
         for (int64_t f = 0; f < fg; f++)
             nk_act_apply(st->act, st->act_a0, st->act_a1,
                          y + f * ohw * 8 + pa * 8, (size_t)(pb - pa) * 8);
@@ -1238,13 +1251,7 @@ void nk_convblk_avx2_run(const nk_step *st, int ith, int nth)
     a.final = 1;
     a.gtab = blk ? NULL : (const int64_t(*)[2])p->gtab;
     a.gtab_ky = p->gtab_ky;
-    /* Sigmoid and Tanh run on each row once written (run_segment, the
-     * flat path): inlined into every micro-kernel they would bloat it. */
-    a.act = nk_blk_actv_make(st->act == NK_ACT_SIGMOID ||
-                                     st->act == NK_ACT_TANH
-                                 ? NK_ACT_NONE
-                                 : st->act,
-                             st->act_a0, st->act_a1);
+    a.act = ukr_act(st);
 
     if (p->flat) {
         int active = nk_slots_active(nth, p->slots);

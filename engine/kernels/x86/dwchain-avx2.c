@@ -203,12 +203,10 @@ static void run_band(const nk_dwchain *c, int64_t i, float *ring,
     float *dout = (float *)c->dw->out[0]->data;
     for (int64_t k = 0; k < c->cb; k++)
         for (int64_t oy = oy0; oy < oy1; oy++) {
-            /* the window's first row inside the image */
-            int64_t iy = oy * g->sh - g->pt;
-            if (iy < 0)
-                iy += (-iy + g->dh - 1) / g->dh * g->dh;
-            if (iy >= H)
-                iy = H - 1; /* no row inside: not read */
+            /* the window's first row inside the image (none: not read) */
+            int64_t ky0, ky1;
+            nk_dw_window(g, oy, &ky0, &ky1);
+            int64_t iy = ky0 < ky1 ? oy * g->sh - g->pt + ky0 * g->dh : 0;
             const float *x0 =
                 c->pw ? ring + k * c->rstride + iy % c->cap * W * NK_BLK
                       : xin + (k * H + iy) * W * NK_BLK;

@@ -226,21 +226,6 @@ dw_block(const float *xp, const float *wk, __m256 bias, float *yo,
         _mm256_storeu_ps(yo + r * NK_BLK, dw_act(act, acc[r], CLAMP));
 }
 
-/* Window rows [*ky0, *ky1) of output row oy that fall inside the image. */
-static inline void dw_window(const nk_conv_geom *g, int64_t oy, int64_t *ky0,
-                             int64_t *ky1)
-{
-    const int64_t iy0 = oy * g->sh - g->pt, dh = g->dh;
-    int64_t k0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
-    int64_t k1 = g->h - 1 - iy0 < 0 ? 0 : (g->h - 1 - iy0) / dh + 1;
-    if (k1 > g->kh)
-        k1 = g->kh;
-    if (k0 > k1)
-        k0 = k1;
-    *ky0 = k0;
-    *ky1 = k1;
-}
-
 /* One output row [ox in 0, OW) of one (image, channel block) plane.
  * Window row ky is read at xp + (iy0 + ky * dh) * W * 8: the plane and
  * oy * sh - pt for a step's own rows; a fused chain (dwchain-avx2.c)
@@ -253,7 +238,7 @@ dw_row(const float *xp, int64_t iy0, const float *wk, __m256 bias,
 {
     const int64_t W = g->w, dh = g->dh, dw = g->dw, OW = g->ow;
     int64_t ky0, ky1;
-    dw_window(g, oy, &ky0, &ky1);
+    nk_dw_window(g, oy, &ky0, &ky1);
     /* Interior columns [lo, hi): every tap of the window inside. */
     int64_t lo = (g->pl + S - 1) / S;
     int64_t span = W - 1 - (KW - 1) * dw + g->pl;
@@ -334,7 +319,7 @@ dw_row(const float *xp, int64_t iy0, const float *wk, __m256 bias,
         const int64_t S = (SC) ? (SC) : g->sw;                            \
         const int64_t DW = (KWC) ? 1 : 0;                                 \
         int64_t ky0, ky1;                                                 \
-        dw_window(g, oy, &ky0, &ky1);                                     \
+        nk_dw_window(g, oy, &ky0, &ky1);                                  \
         dw_row(x0, -ky0 * g->dh, p->w + blk * g->kh * g->kw * NK_BLK,     \
                _mm256_load_ps(p->bias + blk * NK_BLK), yr, g, KW, S, DW,  \
                oy, act, CL);                                              \
