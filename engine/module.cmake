@@ -11,6 +11,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/eltwise-blocked-avx2.c
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/conv-blocked-avx2.c
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/dwchain-avx2.c
+    ${CMAKE_SOURCE_DIR}/engine/kernels/x86/winograd-blocked-avx2.c
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
   set_source_files_properties(
     ${CMAKE_SOURCE_DIR}/engine/kernels/x86/gemm-avx512.c

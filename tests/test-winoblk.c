@@ -4,7 +4,8 @@
  * output) layout pairs, against the reference conv (+ residual, then the
  * activation) on random shapes (odd and 8-multiple channel counts, sizes
  * 1..20, asymmetric pads 0..2, batch 1-2, bias / residual on and off,
- * activations, 1-3 threads). Outputs are NaN-filled first; the padding
+ * activations, 1-3 threads) and on a few network-sized ones (up to 512
+ * channels, 56x56 maps). Outputs are NaN-filled first; the padding
  * lanes of blocked outputs must come out finite. Bound: WINOGRAD_BOUND as
  * in tests/test-fastkernels.c.
  */
@@ -63,13 +64,28 @@ static int rnd_channels(void)
     return rnd_int(0, 1) ? 8 * rnd_int(1, 5) : 2 * rnd_int(4, 20) + 1;
 }
 
-static void one_case(nk_ctx *ctx)
+/* A shape of the network kind: x[n, c, h, w], m output channels, pads 1. */
+typedef struct big_case {
+    int n, c, h, w, m;
+} big_case;
+
+/* One random case, or (big) that shape with random bias, residual and
+ * activation. */
+static void one_case(nk_ctx *ctx, const big_case *big)
 {
     nk_cpu cpu = nk_cpu_detect();
     int n = rnd_int(1, 2), c = rnd_channels(), m = rnd_channels();
     int h = rnd_int(1, 20), w = rnd_int(1, 20);
     int pt = rnd_int(0, 2), pl = rnd_int(0, 2), pb = rnd_int(0, 2),
         pr = rnd_int(0, 2);
+    if (big) {
+        n = big->n;
+        c = big->c;
+        h = big->h;
+        w = big->w;
+        m = big->m;
+        pt = pl = pb = pr = 1;
+    }
     if (h + pt + pb < 3 || w + pl + pr < 3)
         return;
     bool use_bias = rnd_int(0, 1), use_res = rnd_int(0, 1);
@@ -224,7 +240,16 @@ static void test_winograd_layouts(void)
     nk_ctx *ctx;
     REQUIRE(nk_ctx_new(&ctx) == NK_OK);
     for (int iter = 0; iter < 150; iter++)
-        one_case(ctx);
+        one_case(ctx, NULL);
+    /* Network depths: many 16-channel strips and tasks per block (14x14,
+     * 256), ResNet's 4-tile 7x7 stage at 512, many blocks (56x56), and
+     * channel counts that are not multiples of 16 or 8 on a batch. */
+    static const big_case BIG[] = {
+        {1, 256, 14, 14, 256}, {1, 512, 7, 7, 512}, {1, 64, 56, 56, 64},
+        {2, 200, 9, 11, 136},  {1, 130, 13, 10, 300},
+    };
+    for (size_t i = 0; i < sizeof BIG / sizeof BIG[0]; i++)
+        one_case(ctx, &BIG[i]);
     nk_cpu cpu = nk_cpu_detect();
     for (int r = 0; r < NK_KERNEL_COUNT; r++) {
         const nk_kernel *k = &NK_KERNELS[r];

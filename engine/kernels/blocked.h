@@ -61,6 +61,13 @@ nk_status nk_convblk_avx2_prepare(nk_ctx *ctx, nk_step *st);
 void nk_convblk_avx2_release(nk_step *st);
 void nk_convblk_avx2_run(const nk_step *st, int ith, int nth);
 
+/* ---- kernels/x86/winograd-blocked-avx2.c: Winograd F(4x4, 3x3) Conv
+ * (the geometry of nk_conv_winograd_supports), in[0] NCHW or NCHW8c
+ * (.any_in_layout); fused bias, residual and every nk_act. */
+nk_status nk_winoblk_avx2_prepare(nk_ctx *ctx, nk_step *st);
+void nk_winoblk_avx2_release(nk_step *st);
+void nk_winoblk_avx2_run(const nk_step *st, int ith, int nth);
+
 /* ---- kernels/x86/dwconv-blocked-avx2.c: depthwise Conv, NCHW8c in and
  * out. */
 bool nk_dwblk_avx2_supports(const nk_step *st);

@@ -15,6 +15,7 @@
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
 #include "engine/kernels/kernels-impl.h"
+#include "engine/kernels/winograd.h"
 #include "engine/ops/conv-impl.h"
 
 #include <math.h>
@@ -61,29 +62,20 @@ static const double WG[6][3] = {
     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
 };
 
-/* Input transform of 6 values (one row or column): B^T d. */
-#define BT6(d, r) \
-    do { \
-        r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4]; \
-        r[1] = -4.0f * d[1] - 4.0f * d[2] + d[3] + d[4]; \
-        r[2] = 4.0f * d[1] - 4.0f * d[2] - d[3] + d[4]; \
-        r[3] = -2.0f * d[1] - d[2] + 2.0f * d[3] + d[4]; \
-        r[4] = 2.0f * d[1] - d[2] - 2.0f * d[3] + d[4]; \
-        r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5]; \
-    } while (0)
+void nk_winograd_filter(const float k[9], float u[36])
+{
+    double t[6][3];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++)
+            t[i][j] = WG[i][0] * k[0 * 3 + j] + WG[i][1] * k[1 * 3 + j] +
+                      WG[i][2] * k[2 * 3 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+            u[i * 6 + j] = (float)(t[i][0] * WG[j][0] + t[i][1] * WG[j][1] +
+                                   t[i][2] * WG[j][2]);
+}
 
-/* Output transform of 6 values: A^T m (4 values). */
-#define AT6(m, o) \
-    do { \
-        __typeof__(m[0]) s12 = m[1] + m[2], d12 = m[1] - m[2]; \
-        __typeof__(m[0]) s34 = m[3] + m[4], d34 = m[3] - m[4]; \
-        o[0] = m[0] + s12 + s34; \
-        o[1] = d12 + 2.0f * d34; \
-        o[2] = s12 + 4.0f * s34; \
-        o[3] = d12 + 8.0f * d34 + m[5]; \
-    } while (0)
-
-static bool geom_ok(const nk_step *st, nk_conv_geom *g)
+bool nk_winograd_geom(const nk_step *st, nk_conv_geom *g)
 {
     if (st->n_in < 2 || !st->in[0] || !st->in[1] || st->training ||
         !nk_conv_weights_const(st))
@@ -114,7 +106,7 @@ bool nk_conv_winograd_supports(const nk_step *st)
     if (env && strcmp(env, "0") == 0)
         return false;
     nk_conv_geom g;
-    if (!geom_ok(st, &g))
+    if (!nk_winograd_geom(st, &g))
         return false;
     /* Selection runs before the row is known: assume 16-wide strips of
      * tiles, or 6-tile strips on the transposed path for few tiles. */
@@ -174,7 +166,7 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
         return nk_fail(ctx, NK_NOMEM, "node '%s': out of memory",
                        st->node->name);
     st->params = p;
-    if (!geom_ok(st, &p->g)) {
+    if (!nk_winograd_geom(st, &p->g)) {
         nk_conv_winograd_release(st);
         return nk_fail(ctx, NK_UNSUPPORTED,
                        "node '%s': not a 3x3 stride-1 conv with constant "
@@ -211,23 +203,14 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
     const float *w = st->in[1]->data;
     for (int64_t mo = 0; mo < m; mo++)
         for (int64_t ci = 0; ci < c; ci++) {
-            const float *k = w + (mo * c + ci) * 9;
-            double t[6][3], uu[6][6];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j] = WG[i][0] * k[0 * 3 + j] +
-                              WG[i][1] * k[1 * 3 + j] +
-                              WG[i][2] * k[2 * 3 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++)
-                    uu[i][j] = t[i][0] * WG[j][0] + t[i][1] * WG[j][1] +
-                               t[i][2] * WG[j][2];
+            float uu[36];
+            nk_winograd_filter(w + (mo * c + ci) * 9, uu);
             /* rows of mr output channels, or (few tiles) columns of nr */
             for (int xi = 0; xi < 36; xi++) {
                 size_t off = (size_t)xi * (size_t)rows * (size_t)c +
                              (size_t)(mo / rw) * (size_t)rw * (size_t)c +
                              (size_t)ci * (size_t)rw + (size_t)(mo % rw);
-                p->u[off] = (float)uu[xi / 6][xi % 6];
+                p->u[off] = uu[xi];
             }
         }
     if (p->few) {
@@ -292,12 +275,6 @@ too_big:
                    "overflow", st->node->name);
 }
 
-/* Eight tiles side by side: GCC lowers the arithmetic to whatever vector
- * unit the baseline has (SSE2 pairs on x86-64). */
-typedef float v8f __attribute__((vector_size(32)));
-
-#define V8_LOAD(dst, p) memcpy(&(dst), (p), sizeof(v8f))
-
 /* One output value's activation: a clamp to [lo, hi] for None, Relu and
  * Clip (nk_act_bounds), else nk_act_apply. */
 static inline float act1(const nk_step *st, float lo, float hi, float v)
@@ -309,41 +286,6 @@ static inline float act1(const nk_step *st, float lo, float hi, float v)
     }
     nk_act_apply(st->act, st->act_a0, st->act_a1, &v, 1);
     return v;
-}
-
-/* B^T d B of eight 6x6 input tiles at once: position xi = a * 6 + b of
- * the result into v[xi]. */
-static inline __attribute__((always_inline)) void
-bt6_tile(v8f d[6][6], v8f v[36])
-{
-    v8f r[6][6];
-    for (int b = 0; b < 6; b++) {
-        v8f col[6] = {d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], d[5][b]};
-        v8f o[6];
-        BT6(col, o);
-        for (int a = 0; a < 6; a++)
-            r[a][b] = o[a];
-    }
-    for (int a = 0; a < 6; a++)
-        BT6(r[a], (v + a * 6));
-}
-
-/* A^T m A of eight 6x6 results at once: position xi's eight values at
- * m + xi * xi_stride, the 4x4 outputs into o. */
-static inline __attribute__((always_inline)) void
-at6_tile(const float *m, size_t xi_stride, v8f o[4][4])
-{
-    v8f q[4][6];
-    for (int bcol = 0; bcol < 6; bcol++) {
-        v8f col[6], oo[4];
-        for (int a = 0; a < 6; a++)
-            V8_LOAD(col[a], m + (size_t)(a * 6 + bcol) * xi_stride);
-        AT6(col, oo);
-        for (int a = 0; a < 4; a++)
-            q[a][bcol] = oo[a];
-    }
-    for (int a = 0; a < 4; a++)
-        AT6(q[a], o[a]);
 }
 
 /* Where a tensor's elements sit (engine/kernels/blocked.h): element
@@ -402,7 +344,7 @@ input_transform_at(const wino *p, const float *x, const addr *ad, int64_t ps,
             float *vc = vs + (size_t)ci * nr;
             int64_t co = chan_off(ad, ci, hw);
             for (int l0 = 0; l0 < nr; l0 += 8) {
-                v8f d[6][6];
+                nk_v8f d[6][6];
                 for (int l = 0; l < 8; l++) {
                     int ll = l0 + l;
                     if (!valid[ll]) {
@@ -429,11 +371,11 @@ input_transform_at(const wino *p, const float *x, const addr *ad, int64_t ps,
                     }
                 }
                 /* columns: B^T d, then rows: (B^T d) B */
-                v8f vv[36];
-                bt6_tile(d, vv);
+                nk_v8f vv[36];
+                nk_winograd_bt6(d, vv);
                 for (int xi = 0; xi < 36; xi++)
                     memcpy(vc + (size_t)xi * xi_stride + (size_t)l0, &vv[xi],
-                           sizeof(v8f));
+                           sizeof(nk_v8f));
             }
         }
     }
@@ -441,7 +383,7 @@ input_transform_at(const wino *p, const float *x, const addr *ad, int64_t ps,
 
 /* Store the transpose of the 8x8 block r (row = tile, column = channel)
  * as rows[ch * rstride + (0..7)] for channels ch < nch. */
-static inline void store_t8(const v8f r[8], float *rows, size_t rstride,
+static inline void store_t8(const nk_v8f r[8], float *rows, size_t rstride,
                             int nch)
 {
 #if defined(__SSE2__)
@@ -478,14 +420,14 @@ static void input_transform_blk(const wino *p, const float *x,
     int64_t c = g->c, tb = p->tb, per = p->th * p->tw, hw = g->h * g->w;
     int64_t cb = nk_blk_cb(c);
     size_t xi_stride = (size_t)c * (size_t)tb;
-    const v8f zero = {0};
+    const nk_v8f zero = {0};
     for (int64_t s0 = 0; s0 < tb; s0 += nr) {
         float *vs = v + (size_t)(s0 / nr) * (size_t)c * nr;
         for (int64_t bi = 0; bi < cb; bi++) {
             int nch = (int)(c - bi * NK_BLK < NK_BLK ? c - bi * NK_BLK
                                                        : NK_BLK);
             for (int l0 = 0; l0 < nr; l0 += 8) {
-                v8f tt[36][8];
+                nk_v8f tt[36][8];
                 for (int l = 0; l < 8; l++) {
                     int64_t j = s0 + l0 + l, t = t0 + j;
                     if (j >= nt) {
@@ -497,13 +439,13 @@ static void input_transform_blk(const wino *p, const float *x,
                     int64_t tx = t % p->tw;
                     int64_t iy0 = ty * 4 - g->pt, ix0 = tx * 4 - g->pl;
                     const float *xb = x + n * ad->nstride + bi * NK_BLK * hw;
-                    v8f d[6][6];
+                    nk_v8f d[6][6];
                     if (iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= g->h &&
                         ix0 + 6 <= g->w) {
                         const float *q = xb + (iy0 * g->w + ix0) * NK_BLK;
                         for (int a = 0; a < 6; a++)
                             for (int b = 0; b < 6; b++)
-                                V8_LOAD(d[a][b],
+                                NK_V8_LOAD(d[a][b],
                                         q + (a * g->w + b) * NK_BLK);
                     } else {
                         for (int a = 0; a < 6; a++)
@@ -511,14 +453,14 @@ static void input_transform_blk(const wino *p, const float *x,
                                 int64_t iy = iy0 + a, ix = ix0 + b;
                                 if (iy >= 0 && iy < g->h && ix >= 0 &&
                                     ix < g->w)
-                                    V8_LOAD(d[a][b],
+                                    NK_V8_LOAD(d[a][b],
                                             xb + (iy * g->w + ix) * NK_BLK);
                                 else
                                     d[a][b] = zero;
                             }
                     }
-                    v8f vv[36];
-                    bt6_tile(d, vv);
+                    nk_v8f vv[36];
+                    nk_winograd_bt6(d, vv);
                     for (int xi = 0; xi < 36; xi++)
                         tt[xi][l] = vv[xi];
                 }
@@ -565,8 +507,8 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
         const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
         int64_t co = chan_off(ad, mo, plane);
         for (int64_t j0 = 0; j0 < nt; j0 += 8) {
-            v8f o[4][4];
-            at6_tile(mrow + (size_t)j0, xi_m, o);
+            nk_v8f o[4][4];
+            nk_winograd_at6(mrow + (size_t)j0, xi_m, o);
             int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
             for (int l = 0; l < lanes; l++) {
                 int64_t t = t0 + j0 + l;
@@ -622,15 +564,15 @@ static void output_transform_blk(const nk_step *st, const wino *p,
             mo++;
             continue;
         }
-        v8f bv = {0};
+        nk_v8f bv = {0};
         if (bias)
-            V8_LOAD(bv, bias + mo);
+            NK_V8_LOAD(bv, bias + mo);
         for (int64_t j0 = 0; j0 < nt; j0 += 8) {
-            v8f ob[16][8];
+            nk_v8f ob[16][8];
             for (int ch = 0; ch < NK_BLK; ch++) {
                 const float *mrow = mb + (size_t)(mo + ch - m0) * (size_t)tb;
-                v8f o[4][4];
-                at6_tile(mrow + (size_t)j0, xi_m, o);
+                nk_v8f o[4][4];
+                nk_winograd_at6(mrow + (size_t)j0, xi_m, o);
                 for (int a = 0; a < 4; a++)
                     for (int bb = 0; bb < 4; bb++)
                         ob[a * 4 + bb][ch] = o[a][bb];
@@ -653,12 +595,12 @@ static void output_transform_blk(const nk_step *st, const wino *p,
                         if (ox >= g->ow)
                             break;
                         size_t po = off + (size_t)(oy * g->ow + ox) * NK_BLK;
-                        v8f val;
-                        V8_LOAD(val, tr[a * 4 + bb][l]);
+                        nk_v8f val;
+                        NK_V8_LOAD(val, tr[a * 4 + bb][l]);
                         val += bv;
                         if (res) {
-                            v8f rv;
-                            V8_LOAD(rv, res + po);
+                            nk_v8f rv;
+                            NK_V8_LOAD(rv, res + po);
                             val += rv;
                         }
                         float f[NK_BLK];
@@ -725,16 +667,16 @@ static void fewtiles_input(const wino *p, const float *x, const addr *ad,
         const float *xn = x + n * ad->nstride;
         for (int64_t c0 = 0; c0 < c; c0 += 8) {
             int nch = c - c0 < 8 ? (int)(c - c0) : 8;
-            v8f d[6][6];
+            nk_v8f d[6][6];
             for (int a = 0; a < 6; a++)
                 for (int b = 0; b < 6; b++) {
                     int64_t iy = iy0 + a, ix = ix0 + b;
-                    v8f z = {0};
+                    nk_v8f z = {0};
                     if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) {
                         const float *q = xn + chan_off(ad, c0, hw) +
                                          (iy * g->w + ix) * ad->ps;
                         if (ad->ls == 1 && nch == 8)
-                            V8_LOAD(z, q);
+                            NK_V8_LOAD(z, q);
                         else
                             for (int l = 0; l < nch; l++)
                                 z[l] = xn[chan_off(ad, c0 + l, hw) +
@@ -742,8 +684,8 @@ static void fewtiles_input(const wino *p, const float *x, const addr *ad,
                     }
                     d[a][b] = z;
                 }
-            v8f vv[36];
-            bt6_tile(d, vv);
+            nk_v8f vv[36];
+            nk_winograd_bt6(d, vv);
             for (int xi = 0; xi < 36; xi++)
                 for (int l = 0; l < nch; l++)
                     vt[(size_t)xi * xi_v + (size_t)(c0 + l) * (size_t)mr] =
@@ -770,8 +712,8 @@ static void fewtiles_output(const nk_step *st, const wino *p,
     for (int64_t t = 0; t < p->ntiles; t++) {
         int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
         for (int64_t mo = m0; mo < m1; mo += 8) {
-            v8f o[4][4];
-            at6_tile(mt + (size_t)t * (size_t)p->npad + (size_t)mo, xi_m, o);
+            nk_v8f o[4][4];
+            nk_winograd_at6(mt + (size_t)t * (size_t)p->npad + (size_t)mo, xi_m, o);
             /* channels mo.. of this group that exist; on NCHW8c the
              * block's padding lanes are written as zeros */
             int nch = g->m - mo < 8 ? (int)(g->m - mo) : 8;
