@@ -7,11 +7,12 @@
  * packed transformed weights), so a tile's eight channels go into the
  * input transform and come out of the output transform as one vector and
  * nothing is transposed; a tile count that is not a multiple of 6 ends
- * with a shorter call instead of padding rows. Tiles come in blocks whose
- * transformed input V and products M stay in L2; a task is (block, run
- * of 16-channel strips). Input and output may also be NCHW (gathered and
- * scattered lane by lane: graph edges, tests). Compiled with -mavx2 -mfma
- * for this file only.
+ * with a shorter call instead of padding rows. Tiles come in blocks
+ * (their transformed input V and products M sized for L2 where the
+ * channel count allows); a task is (block, run of 16-channel strips), and
+ * a thread transforms the input of each block it works on. Input and
+ * output may also be NCHW (gathered and scattered lane by lane: graph
+ * edges, tests). Compiled with -mavx2 -mfma for this file only.
  */
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
