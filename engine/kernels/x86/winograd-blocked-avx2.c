@@ -37,6 +37,7 @@
  * transformed weights once, so blocks are not made smaller than that
  * even when their V and M spill from L2 (14x14 maps, 256 channels). */
 #define MIN_GROUPS 3
+#define BIG_U_BYTES (4 << 20)
 
 typedef struct winoblk {
     nk_conv_geom g;
@@ -144,6 +145,36 @@ nk_status nk_winoblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
     if (!nk_mul_size((size_t)36 * (size_t)p->ms * NRW * sizeof(float),
                      (size_t)p->kp, &ubytes))
         goto too_big;
+    /* Blocks of whole groups, within the scratch budget but at least
+     * MIN_GROUPS, as many as a multiple of the threads so that blocks
+     * share out evenly, except when U is bigger than L3 keeps: every
+     * block streams U from DRAM, so 16 tiles on two threads stay one
+     * block (split by strips below), not two blocks reading U twice. */
+    int64_t mpad = p->ms * NRW;
+    int64_t per = BUDGET_FLOATS / (36 * (p->kp + mpad)) / MRW;
+    if (per < MIN_GROUPS)
+        per = MIN_GROUPS;
+    int64_t nblk = (p->ngroups + per - 1) / per;
+    if (ubytes <= BIG_U_BYTES)
+        nblk = (nblk + p->slots - 1) / p->slots * p->slots;
+    if (nblk > p->ngroups)
+        nblk = p->ngroups;
+    p->blocks = nblk;
+    p->tb = (p->ngroups + nblk - 1) / nblk * MRW;
+    /* Few blocks, or blocks that do not share out evenly: output channels
+     * in runs of strips too, about eight tasks per thread, so that the
+     * weighed shares come out even and a thread done early has tasks left
+     * to take (nk_items_next). */
+    p->mtiles = 1;
+    p->mt_strips = p->ms;
+    bool uneven = p->slots > 1 && nblk % p->slots != 0;
+    if ((nblk < 8 * (int64_t)p->slots || uneven) && p->ms > 1) {
+        int64_t want = (8 * p->slots + nblk - 1) / nblk;
+        int64_t ps = (p->ms + want - 1) / want;
+        p->mt_strips = ps;
+        p->mtiles = (p->ms + ps - 1) / ps;
+    }
+
     p->u = nk_malloc_aligned(ubytes, ALIGN);
     if (!p->u) {
         nk_winoblk_avx2_release(st);
@@ -164,31 +195,6 @@ nk_status nk_winoblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
                 p->u[(size_t)xi * xi_u + off] = uu[xi];
         }
 
-    /* Blocks of whole groups, within the scratch budget but at least
-     * MIN_GROUPS, as many as a multiple of the threads. */
-    int64_t mpad = p->ms * NRW;
-    int64_t per = BUDGET_FLOATS / (36 * (p->kp + mpad)) / MRW;
-    if (per < MIN_GROUPS)
-        per = MIN_GROUPS;
-    int64_t nblk = (p->ngroups + per - 1) / per;
-    nblk = (nblk + p->slots - 1) / p->slots * p->slots;
-    if (nblk > p->ngroups)
-        nblk = p->ngroups;
-    p->blocks = nblk;
-    p->tb = (p->ngroups + nblk - 1) / nblk * MRW;
-    /* Few blocks, or blocks that do not share out evenly: output channels
-     * in runs of strips too, about eight tasks per thread, so that the
-     * weighed shares come out even and a thread done early has tasks left
-     * to take (nk_items_next). */
-    p->mtiles = 1;
-    p->mt_strips = p->ms;
-    bool uneven = p->slots > 1 && nblk % p->slots != 0;
-    if ((nblk < 8 * (int64_t)p->slots || uneven) && p->ms > 1) {
-        int64_t want = (8 * p->slots + nblk - 1) / nblk;
-        int64_t ps = (p->ms + want - 1) / want;
-        p->mt_strips = ps;
-        p->mtiles = (p->ms + ps - 1) / ps;
-    }
     size_t vfl = (size_t)36 * (size_t)p->tb * (size_t)p->kp;
     size_t mfl = (size_t)36 * (size_t)p->tb * (size_t)p->mt_strips * NRW;
     p->slot_bytes = (vfl + mfl) * sizeof(float) + 3 * ALIGN;
