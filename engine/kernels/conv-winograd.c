@@ -713,7 +713,8 @@ static void fewtiles_output(const nk_step *st, const wino *p,
         int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
         for (int64_t mo = m0; mo < m1; mo += 8) {
             nk_v8f o[4][4];
-            nk_winograd_at6(mt + (size_t)t * (size_t)p->npad + (size_t)mo, xi_m, o);
+            nk_winograd_at6(mt + (size_t)t * (size_t)p->npad + (size_t)mo,
+                            xi_m, o);
             /* channels mo.. of this group that exist; on NCHW8c the
              * block's padding lanes are written as zeros */
             int nch = g->m - mo < 8 ? (int)(g->m - mo) : 8;

@@ -268,7 +268,7 @@ GEMM_R(6)
 static gemm_fn *const GEMM[MRW + 1] = {NULL,   gemm_1, gemm_2, gemm_3,
                                        gemm_4, gemm_5, gemm_6};
 
-/* ---- transforms ---------------------------------------------------------- */
+/* ---- transforms ------------------------------------------------------ */
 
 /* Where a tensor's elements sit: channel block b of image n starts at
  * n * nstride + b * 8 * hw; lane l of a pixel is ls floats on, the next
@@ -407,7 +407,8 @@ static void output_transform(const nk_step *st, const winoblk *p,
                     val = nk_blk_act(&act, val);
                     if (ay.blk) {
                         if (nch < NK_BLK)
-                            val = _mm256_and_ps(val, _mm256_castsi256_ps(lanes));
+                            val = _mm256_and_ps(
+                                val, _mm256_castsi256_ps(lanes));
                         _mm256_storeu_ps(yb + pix * NK_BLK, val);
                     } else {
                         scatter8(yb + pix, ay.ls, nch, val);
@@ -476,9 +477,10 @@ void nk_winoblk_avx2_run(const nk_step *st, int ith, int nth)
                 }
             }
         }
-        int64_t cb1 = s1 * (NRW / NK_BLK) < nk_blk_cb(p->g.m) ? s1 * (NRW / NK_BLK)
-                                                  : nk_blk_cb(p->g.m);
-        output_transform(st, p, mt, ldm, s0 * (NRW / NK_BLK), cb1, t0, nt);
+        /* output blocks of the strips: two per strip, none past M */
+        int64_t per_strip = NRW / NK_BLK, mcb = nk_blk_cb(p->g.m);
+        int64_t cb1 = s1 * per_strip < mcb ? s1 * per_strip : mcb;
+        output_transform(st, p, mt, ldm, s0 * per_strip, cb1, t0, nt);
     }
 }
 #endif
