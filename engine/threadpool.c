@@ -235,6 +235,29 @@ static uint64_t share_word(int64_t b, int64_t e)
     return (uint64_t)b << 32 | (uint64_t)e;
 }
 
+void nk_share_weighed(int64_t n, int64_t (*weight)(const void *arg,
+                                                   int64_t i),
+                      const void *arg, int ith, int nth, int64_t *b,
+                      int64_t *e)
+{
+    int64_t total = 0, cum = 0;
+    *b = *e = 0;
+    for (int64_t i = 0; i < n; i++)
+        total += weight(arg, i);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t w = weight(arg, i);
+        int64_t who = (2 * cum + w) * nth / (2 * total);
+        if (who == ith) {
+            if (*e == *b)
+                *b = i;
+            *e = i + 1;
+        } else if (who > ith) {
+            return;
+        }
+        cum += w;
+    }
+}
+
 void nk_items_begin(nk_items *it, nk_steal *s, int ith, int nth, int64_t b,
                     int64_t e)
 {

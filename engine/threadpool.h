@@ -39,6 +39,17 @@ typedef struct nk_items {
     int64_t next, end;
 } nk_items;
 
+/* Thread ith's share [*b, *e) of items [0, n) on nth threads, item i
+ * weighing weight(arg, i) (the total must be > 0): each thread takes the
+ * contiguous items whose middles fall in its nth of the total weight, so
+ * shares are contiguous, in order, and as even as whole items allow; a
+ * thread with none gets *b == *e. Kernels compute their shares with it
+ * once at plan time (and again for a run on another thread count). */
+void nk_share_weighed(int64_t n, int64_t (*weight)(const void *arg,
+                                                   int64_t i),
+                      const void *arg, int ith, int nth, int64_t *b,
+                      int64_t *e);
+
 /* The pool's words, one per thread (NULL for no pool). */
 nk_steal *nk_pool_steal(nk_pool *p);
 /* Items taken from other threads' shares since the pool was made. */

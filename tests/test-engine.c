@@ -535,6 +535,46 @@ static void test_work_stealing(void)
     }
 }
 
+static int64_t weight_of(const void *arg, int64_t i)
+{
+    return ((const int64_t *)arg)[i];
+}
+
+/* nk_share_weighed: shares tile [0, n) in thread order, each thread's
+ * weight within one item's weight of total / nth (an item goes to the
+ * thread its middle falls in), and a thread past the items gets none. */
+static void test_share_weighed(void)
+{
+    static const int64_t w[] = {5, 1, 1, 9, 2, 2, 2, 7, 1, 3, 3, 4};
+    int64_t n = (int64_t)(sizeof w / sizeof w[0]), total = 0, most = 0;
+    for (int64_t i = 0; i < n; i++) {
+        total += w[i];
+        most = w[i] > most ? w[i] : most;
+    }
+    for (int nth = 1; nth <= 5; nth++) {
+        int64_t next = 0;
+        for (int t = 0; t < nth; t++) {
+            int64_t b, e, sum = 0;
+            nk_share_weighed(n, weight_of, w, t, nth, &b, &e);
+            CHECKF(b == e || b == next, "nth %d thread %d: share [%lld, "
+                   "%lld) after %lld", nth, t, (long long)b, (long long)e,
+                   (long long)next);
+            for (int64_t i = b; i < e; i++)
+                sum += w[i];
+            CHECKF(llabs(sum * nth - total) <= most * nth,
+                   "nth %d thread %d: weight %lld of %lld", nth, t,
+                   (long long)sum, (long long)total);
+            next = b == e ? next : e;
+        }
+        CHECKF(next == n, "nth %d: shares end at %lld of %lld", nth,
+               (long long)next, (long long)n);
+    }
+    /* more threads than items: the extra ones get empty shares */
+    int64_t one = 4, b, e;
+    nk_share_weighed(1, weight_of, &one, 2, 3, &b, &e);
+    CHECK(b == e);
+}
+
 static void setup(void) { nk_ctx_new(&ctx); }
 
 int main(int argc, char **argv)
@@ -545,7 +585,7 @@ int main(int argc, char **argv)
         T(test_plan_batches_and_arena), T(test_inputs_survive_runs),
         T(test_reference_matches_default),
         T(test_passes_small), T(test_passes_zoo), T(test_clone),
-        T(test_oom_paths), T(test_work_stealing),
+        T(test_oom_paths), T(test_work_stealing), T(test_share_weighed),
     };
     int rc = nk_test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
     nk_ctx_free(ctx);

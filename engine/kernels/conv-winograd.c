@@ -51,7 +51,7 @@ typedef struct wino {
     int64_t npad;        /* M rounded up to NR */
     int64_t nts;         /* MR-tile strips */
     /* Thread t's tasks are [share[t][0], share[t][1]) when the step runs
-     * on slots threads (task_share, once at plan time). */
+     * on slots threads (nk_share_weighed, once at plan time). */
     int64_t (*share)[2];
 } wino;
 
@@ -125,38 +125,19 @@ void nk_conv_winograd_release(nk_step *st)
     st->params = NULL;
 }
 
-/* Thread ith's tasks [*b, *e) of a run on active threads. Tasks (block,
- * M tile) are weighed by output rows x (GEMM columns + tiles
- * transformed): each thread takes the contiguous tasks whose middles
- * fall in its share. */
-static void task_share(const wino *p, int ith, int active, int64_t *b,
-                       int64_t *e)
+/* A task's weight for nk_share_weighed: (block, M tile) weighs output
+ * rows x (GEMM columns + tiles transformed). */
+static int64_t task_weight(const void *arg, int64_t task)
 {
-    int64_t nr = p->ukr->nr, ntask = p->blocks * p->mtiles;
-    int64_t total = 0, cum = 0;
-    *b = *e = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int64_t task = 0; task < ntask; task++) {
-            int64_t blk = task / p->mtiles, mt = task % p->mtiles;
-            int64_t s0 = blk * p->nstrip / p->blocks;
-            int64_t s1 = (blk + 1) * p->nstrip / p->blocks;
-            int64_t t1 = s1 * nr < p->ntiles ? s1 * nr : p->ntiles;
-            int64_t w = ((s1 - s0) * nr + t1 - s0 * nr) *
-                        (mt == p->mtiles - 1
-                             ? p->mpad - mt * p->mtile_rows
-                             : p->mtile_rows);
-            if (pass == 0) {
-                total += w;
-                continue;
-            }
-            int64_t who = (2 * cum + w) * active / (2 * total);
-            cum += w;
-            if (who < ith)
-                *b = task + 1;
-            else if (who > ith)
-                return;
-            *e = task + 1;
-        }
+    const wino *p = arg;
+    int64_t nr = p->ukr->nr;
+    int64_t blk = task / p->mtiles, mt = task % p->mtiles;
+    int64_t s0 = blk * p->nstrip / p->blocks;
+    int64_t s1 = (blk + 1) * p->nstrip / p->blocks;
+    int64_t t1 = s1 * nr < p->ntiles ? s1 * nr : p->ntiles;
+    return ((s1 - s0) * nr + t1 - s0 * nr) *
+           (mt == p->mtiles - 1 ? p->mpad - mt * p->mtile_rows
+                                : p->mtile_rows);
 }
 
 nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
@@ -267,7 +248,8 @@ nk_status nk_conv_winograd_prepare(nk_ctx *ctx, nk_step *st)
                        st->node->name);
     }
     for (int t = 0; t < p->slots; t++)
-        task_share(p, t, p->slots, &p->share[t][0], &p->share[t][1]);
+        nk_share_weighed(p->blocks * p->mtiles, task_weight, p, t, p->slots,
+                         &p->share[t][0], &p->share[t][1]);
     return NK_OK;
 too_big:
     nk_conv_winograd_release(st);
@@ -835,7 +817,8 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
         b = p->share[ith][0];
         e = p->share[ith][1];
     } else {
-        task_share(p, ith, active, &b, &e);
+        nk_share_weighed(p->blocks * p->mtiles, task_weight, p, ith, active,
+                         &b, &e);
     }
     nk_items it;
     nk_items_begin(&it, st->steal, ith, active, b, e);

@@ -1058,38 +1058,25 @@ static int64_t items_of(const convblk *p)
     return p->g.n * p->og * (p->flat ? p->nseg : p->oh * p->nseg);
 }
 
-/* Thread ith's items [*b, *e) of the n items. Items are weighted by
- * blocks x pixels (the last group and segment may be short): each thread
- * takes the contiguous items whose middles fall in its share. */
+/* An item's weight for nk_share_weighed: blocks x pixels (the last group
+ * and segment may be short). */
+static int64_t item_weight(const void *arg, int64_t i)
+{
+    const convblk *p = arg;
+    int64_t len_all = p->flat ? p->g.oh * p->g.ow : p->ow;
+    int64_t n, o, sg;
+    work_item(p, i, &n, &o, &sg);
+    int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb : p->fb;
+    int64_t s0 = (sg % p->nseg) * p->seg;
+    int64_t len = len_all - s0 < p->seg ? len_all - s0 : p->seg;
+    return fg * len;
+}
+
+/* Thread ith's items [*b, *e) of the n items. */
 static void share_items(const convblk *p, int64_t items, int ith,
                         int active, int64_t *b, int64_t *e)
 {
-    int64_t len_all = p->flat ? p->g.oh * p->g.ow : p->ow;
-    int64_t total = 0, cum = 0;
-    *b = *e = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int64_t i = 0; i < items; i++) {
-            int64_t n, o, sg;
-            work_item(p, i, &n, &o, &sg);
-            int64_t fg = p->mb - o * p->fb < p->fb ? p->mb - o * p->fb
-                                                   : p->fb;
-            int64_t s0 = (sg % p->nseg) * p->seg;
-            int64_t len = len_all - s0 < p->seg ? len_all - s0 : p->seg;
-            int64_t c = fg * len;
-            if (pass == 0) {
-                total += c;
-                continue;
-            }
-            int64_t t = (2 * cum + c) * active / (2 * total);
-            if (t == ith) {
-                if (*e == *b)
-                    *b = i;
-                *e = i + 1;
-            } else if (t > ith) {
-                return;
-            }
-            cum += c;
-        }
+    nk_share_weighed(items, item_weight, p, ith, active, b, e);
 }
 
 /* Rows [oy0, oy1) of the zero-padded image n of in[0] into buf, in

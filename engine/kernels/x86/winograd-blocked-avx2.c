@@ -56,7 +56,7 @@ typedef struct winoblk {
     size_t slot_bytes;
     int slots;
     /* Thread t's tasks are [share[t][0], share[t][1]) when the step runs
-     * on slots threads (task_share, once at plan time). */
+     * on slots threads (nk_share_weighed, once at plan time). */
     int64_t (*share)[2];
 } winoblk;
 
@@ -90,32 +90,14 @@ static void task_strips(const winoblk *p, int64_t mi, int64_t *s0,
     *s1 = *s0 + p->mt_strips < p->ms ? *s0 + p->mt_strips : p->ms;
 }
 
-/* Thread ith's tasks [*b, *e) of a run on active threads: tasks (block,
- * strips) weighed by tiles x strips, each thread taking the contiguous
- * tasks whose middles fall in its share. */
-static void task_share(const winoblk *p, int ith, int active, int64_t *b,
-                       int64_t *e)
+/* A task's weight for nk_share_weighed: tiles x strips. */
+static int64_t task_weight(const void *arg, int64_t task)
 {
-    int64_t ntask = p->blocks * p->mtiles, total = 0, cum = 0;
-    *b = *e = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int64_t task = 0; task < ntask; task++) {
-            int64_t t0, nt, s0, s1;
-            block_tiles(p, task / p->mtiles, &t0, &nt);
-            task_strips(p, task % p->mtiles, &s0, &s1);
-            int64_t w = nt * (s1 - s0);
-            if (pass == 0) {
-                total += w;
-                continue;
-            }
-            int64_t who = (2 * cum + w) * active / (2 * total);
-            cum += w;
-            if (who < ith)
-                *b = task + 1;
-            else if (who > ith)
-                return;
-            *e = task + 1;
-        }
+    const winoblk *p = arg;
+    int64_t t0, nt, s0, s1;
+    block_tiles(p, task / p->mtiles, &t0, &nt);
+    task_strips(p, task % p->mtiles, &s0, &s1);
+    return nt * (s1 - s0);
 }
 
 nk_status nk_winoblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
@@ -207,7 +189,8 @@ nk_status nk_winoblk_avx2_prepare(nk_ctx *ctx, nk_step *st)
                        st->node->name);
     }
     for (int t = 0; t < p->slots; t++)
-        task_share(p, t, p->slots, &p->share[t][0], &p->share[t][1]);
+        nk_share_weighed(p->blocks * p->mtiles, task_weight, p, t, p->slots,
+                         &p->share[t][0], &p->share[t][1]);
     return NK_OK;
 too_big:
     nk_winoblk_avx2_release(st);
@@ -444,7 +427,8 @@ void nk_winoblk_avx2_run(const nk_step *st, int ith, int nth)
         b = p->share[ith][0];
         e = p->share[ith][1];
     } else {
-        task_share(p, ith, active, &b, &e);
+        nk_share_weighed(p->blocks * p->mtiles, task_weight, p, ith, active,
+                         &b, &e);
     }
     nk_items it;
     nk_items_begin(&it, st->steal, ith, active, b, e);
