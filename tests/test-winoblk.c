@@ -1,7 +1,8 @@
 /*
  * test-winoblk.c — the Winograd F(4x4,3x3) Conv rows with NCHW and NCHW8c
- * tensors: every Winograd row this CPU can run, for all four (input,
- * output) layout pairs, against the reference conv (+ residual, then the
+ * tensors: every Winograd row this CPU can run, with NCHW and NCHW8c
+ * input and the row's own output layout (NCHW8c for the blocked row,
+ * NCHW for the others), against the reference conv (+ residual, then the
  * activation) on random shapes (odd and 8-multiple channel counts, sizes
  * 1..20, asymmetric pads 0..2, batch 1-2, bias / residual on and off,
  * activations, 1-3 threads) and on a few network-sized ones (up to 512
@@ -164,6 +165,9 @@ static void one_case(nk_ctx *ctx, const big_case *big)
                k->name);
         for (int combo = 0; combo < 4; combo++) {
             bool bin = combo & 1, bout = combo & 2;
+            /* a row writes its own layout (plans never give it another) */
+            if (bout != (k->layout == NK_LAYOUT_NCHW8C))
+                continue;
             set_layout(&tx, bin ? NK_LAYOUT_NCHW8C : NK_LAYOUT_DEFAULT);
             tx.data = bin ? xb : x;
             set_layout(&ty, bout ? NK_LAYOUT_NCHW8C : NK_LAYOUT_DEFAULT);
@@ -257,8 +261,10 @@ static void test_winograd_layouts(void)
             !isa_ok(k->isa, &cpu))
             continue;
         for (int combo = 0; combo < 4; combo++)
-            CHECKF(tested[r][combo] >= 50, "%s layouts %d: only %d cases",
-                   k->name, combo, tested[r][combo]);
+            if (((combo & 2) != 0) == (k->layout == NK_LAYOUT_NCHW8C))
+                CHECKF(tested[r][combo] >= 50,
+                       "%s layouts %d: only %d cases", k->name, combo,
+                       tested[r][combo]);
     }
     printf("# Winograd worst relative error %.3g (bound %.0e)\n", worst,
            WINOGRAD_BOUND);

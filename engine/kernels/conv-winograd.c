@@ -5,9 +5,10 @@
  * and each 6x6 result becomes a 4x4 output tile: 36 multiplies per 16
  * outputs per channel pair instead of 144. The weight transform G g G^T
  * is done once at plan time (in double). The epilogue (bias, residual,
- * activation) is applied in the output transform. Input, output and
- * residual may each be NCHW or NCHW8c (engine/kernels/blocked.h; the
- * layouts are read from the tensors at run time). With few tiles (a 7x7
+ * activation) is applied in the output transform. The input may be NCHW
+ * or NCHW8c (engine/kernels/blocked.h; read from the tensor at run time);
+ * output and residual are NCHW (NCHW8c outputs are
+ * x86/winograd-blocked-avx2.c's). With few tiles (a 7x7
  * map at batch 1) the GEMMs are transposed: tiles are the micro-kernel's
  * rows, output channels its columns (fewtiles_run). Error: see
  * docs/performance.md (measured, and bounded by tests/test-fastkernels.c).
@@ -468,12 +469,12 @@ static void input_transform(const wino *p, const float *x, const addr *ad,
 
 /* Output transform and epilogue of output channels [m0, mend) for tiles
  * [t0, t0+nt), eight tiles at a time (mb has tb >= 8-aligned columns, so
- * reading past nt is in bounds). y and the residual share the addressing
- * ad; ps is a literal at each call. */
-static inline __attribute__((always_inline)) void
-output_transform_at(const nk_step *st, const wino *p, const float *mb,
-                    size_t xi_m, int64_t m0, int64_t mend, int64_t t0,
-                    int64_t nt, const addr *ad, int64_t ps)
+ * reading past nt is in bounds). The output and the residual are NCHW
+ * (the rows' layout; NCHW8c outputs are the blocked kernel's,
+ * x86/winograd-blocked-avx2.c). */
+static void output_transform(const nk_step *st, const wino *p,
+                             const float *mb, size_t xi_m, int64_t m0,
+                             int64_t mend, int64_t t0, int64_t nt)
 {
     const nk_conv_geom *g = &p->g;
     const float *bias =
@@ -481,13 +482,11 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
     const float *res = st->residual ? st->residual->data : NULL;
     float *y = st->out[0]->data;
     int64_t tb = p->tb, per = p->th * p->tw, plane = g->oh * g->ow;
-    int64_t rs = g->ow * ps;
     float lo, hi;
     nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
     for (int64_t mo = m0; mo < mend; mo++) {
         float bv = bias ? bias[mo] : 0.0f;
         const float *mrow = mb + (size_t)(mo - m0) * (size_t)tb;
-        int64_t co = chan_off(ad, mo, plane);
         for (int64_t j0 = 0; j0 < nt; j0 += 8) {
             nk_v8f o[4][4];
             nk_winograd_at6(mrow + (size_t)j0, xi_m, o);
@@ -496,7 +495,7 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
                 int64_t t = t0 + j0 + l;
                 int64_t n = t / per, ty = (t % per) / p->tw;
                 int64_t tx = t % p->tw;
-                size_t off = (size_t)(n * ad->nstride + co);
+                size_t off = (size_t)((n * g->m + mo) * plane);
                 float *yp = y + off;
                 const float *rp = res ? res + off : NULL;
                 for (int a = 0; a < 4; a++) {
@@ -509,119 +508,12 @@ output_transform_at(const nk_step *st, const wino *p, const float *mb,
                             break;
                         float val = o[a][bb][l] + bv;
                         if (rp)
-                            val += rp[oy * rs + ox * ps];
-                        yp[oy * rs + ox * ps] = act1(st, lo, hi, val);
+                            val += rp[oy * g->ow + ox];
+                        yp[oy * g->ow + ox] = act1(st, lo, hi, val);
                     }
                 }
             }
         }
-    }
-}
-
-/* output_transform for an NCHW8c output: groups of 8 channels that start
- * on a block boundary are transformed over tiles as before, and each 4x4
- * position's 8x8 (channel, tile) block is transposed so that a pixel's 8
- * channels leave in one vector (bias, residual and activation on the
- * vector). Channels of blocks this task shares with another (the M tiles
- * need not align to 8) go one by one through output_transform_at. */
-static void output_transform_blk(const nk_step *st, const wino *p,
-                                 const float *mb, size_t xi_m, int64_t m0,
-                                 int64_t mend, int64_t t0, int64_t nt,
-                                 const addr *ad)
-{
-    const nk_conv_geom *g = &p->g;
-    const float *bias =
-        st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
-    const float *res = st->residual ? st->residual->data : NULL;
-    float *y = st->out[0]->data;
-    int64_t tb = p->tb, per = p->th * p->tw, plane = g->oh * g->ow;
-    float lo, hi;
-    nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
-    bool in_reg = st->act == NK_ACT_NONE || st->act == NK_ACT_RELU ||
-                  st->act == NK_ACT_CLIP;
-    for (int64_t mo = m0; mo < mend;) {
-        if (mo % NK_BLK != 0 || mo + NK_BLK > mend) {
-            output_transform_at(st, p, mb + (size_t)(mo - m0) * (size_t)tb,
-                                xi_m, mo, mo + 1, t0, nt, ad, NK_BLK);
-            mo++;
-            continue;
-        }
-        nk_v8f bv = {0};
-        if (bias)
-            NK_V8_LOAD(bv, bias + mo);
-        for (int64_t j0 = 0; j0 < nt; j0 += 8) {
-            nk_v8f ob[16][8];
-            for (int ch = 0; ch < NK_BLK; ch++) {
-                const float *mrow = mb + (size_t)(mo + ch - m0) * (size_t)tb;
-                nk_v8f o[4][4];
-                nk_winograd_at6(mrow + (size_t)j0, xi_m, o);
-                for (int a = 0; a < 4; a++)
-                    for (int bb = 0; bb < 4; bb++)
-                        ob[a * 4 + bb][ch] = o[a][bb];
-            }
-            float tr[16][8][NK_BLK]; /* [position][tile][channel] */
-            for (int pos = 0; pos < 16; pos++)
-                store_t8(ob[pos], &tr[pos][0][0], NK_BLK, NK_BLK);
-            int lanes = nt - j0 < 8 ? (int)(nt - j0) : 8;
-            for (int l = 0; l < lanes; l++) {
-                int64_t t = t0 + j0 + l;
-                int64_t n = t / per, ty = (t % per) / p->tw;
-                int64_t tx = t % p->tw;
-                size_t off = (size_t)(n * ad->nstride + mo * plane);
-                for (int a = 0; a < 4; a++) {
-                    int64_t oy = ty * 4 + a;
-                    if (oy >= g->oh)
-                        break;
-                    for (int bb = 0; bb < 4; bb++) {
-                        int64_t ox = tx * 4 + bb;
-                        if (ox >= g->ow)
-                            break;
-                        size_t po = off + (size_t)(oy * g->ow + ox) * NK_BLK;
-                        nk_v8f val;
-                        NK_V8_LOAD(val, tr[a * 4 + bb][l]);
-                        val += bv;
-                        if (res) {
-                            nk_v8f rv;
-                            NK_V8_LOAD(rv, res + po);
-                            val += rv;
-                        }
-                        float f[NK_BLK];
-                        memcpy(f, &val, sizeof f);
-                        if (in_reg) {
-                            for (int k = 0; k < NK_BLK; k++) {
-                                f[k] = f[k] < lo ? lo : f[k];
-                                f[k] = f[k] > hi ? hi : f[k];
-                            }
-                        } else {
-                            nk_act_apply(st->act, st->act_a0, st->act_a1, f,
-                                         NK_BLK);
-                        }
-                        memcpy(y + po, f, sizeof f);
-                    }
-                }
-            }
-        }
-        mo += NK_BLK;
-    }
-}
-
-/* NCHW8c output: zero the padding lanes (channels >= M of the last block)
- * of the pixels of tiles [t0, t0+nt). */
-static void zero_pad_lanes(const wino *p, float *y, const addr *ad,
-                           int64_t t0, int64_t nt)
-{
-    const nk_conv_geom *g = &p->g;
-    int64_t m = g->m, plane = g->oh * g->ow, per = p->th * p->tw;
-    if (m % NK_BLK == 0)
-        return;
-    int64_t c0 = m / NK_BLK * NK_BLK;
-    for (int64_t t = t0; t < t0 + nt; t++) {
-        int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
-        float *yb = y + n * ad->nstride + c0 * plane;
-        for (int64_t oy = ty * 4; oy < ty * 4 + 4 && oy < g->oh; oy++)
-            for (int64_t ox = tx * 4; ox < tx * 4 + 4 && ox < g->ow; ox++)
-                for (int64_t l = m - c0; l < NK_BLK; l++)
-                    yb[(oy * g->ow + ox) * NK_BLK + l] = 0.0f;
     }
 }
 
@@ -677,10 +569,10 @@ static void fewtiles_input(const wino *p, const float *x, const addr *ad,
 }
 
 /* Output transform and epilogue of channels [m0, m1) (multiples of 8, or
- * m1 = M) from M[xi][tile][npad]. */
+ * m1 = M) from M[xi][tile][npad], into the NCHW output. */
 static void fewtiles_output(const nk_step *st, const wino *p,
                             const float *mt, size_t xi_m, int64_t m0,
-                            int64_t m1, const addr *ad)
+                            int64_t m1)
 {
     const nk_conv_geom *g = &p->g;
     const float *bias =
@@ -690,15 +582,13 @@ static void fewtiles_output(const nk_step *st, const wino *p,
     int64_t per = p->th * p->tw, plane = g->oh * g->ow;
     float lo, hi;
     nk_act_bounds(st->act, st->act_a0, st->act_a1, &lo, &hi);
-    bool blk = st->out[0]->layout == NK_LAYOUT_NCHW8C;
     for (int64_t t = 0; t < p->ntiles; t++) {
         int64_t n = t / per, ty = (t % per) / p->tw, tx = t % p->tw;
         for (int64_t mo = m0; mo < m1; mo += 8) {
             nk_v8f o[4][4];
             nk_winograd_at6(mt + (size_t)t * (size_t)p->npad + (size_t)mo,
                             xi_m, o);
-            /* channels mo.. of this group that exist; on NCHW8c the
-             * block's padding lanes are written as zeros */
+            /* channels mo.. of this group that exist */
             int nch = g->m - mo < 8 ? (int)(g->m - mo) : 8;
             for (int a = 0; a < 4; a++) {
                 int64_t oy = ty * 4 + a;
@@ -708,28 +598,14 @@ static void fewtiles_output(const nk_step *st, const wino *p,
                     int64_t ox = tx * 4 + bb;
                     if (ox >= g->ow)
                         break;
-                    float f[8];
-                    for (int l = 0; l < 8; l++) {
-                        if (l >= nch) {
-                            f[l] = 0.0f;
-                            continue;
-                        }
-                        size_t off = (size_t)(n * ad->nstride +
-                                              chan_off(ad, mo + l, plane) +
-                                              (oy * g->ow + ox) * ad->ps);
+                    for (int l = 0; l < nch; l++) {
+                        size_t off = (size_t)(((n * g->m + mo + l) * plane) +
+                                              oy * g->ow + ox);
                         float val = o[a][bb][l] + (bias ? bias[mo + l] : 0.0f);
                         if (res)
                             val += res[off];
-                        f[l] = act1(st, lo, hi, val);
+                        y[off] = act1(st, lo, hi, val);
                     }
-                    size_t o0 = (size_t)(n * ad->nstride +
-                                         chan_off(ad, mo, plane) +
-                                         (oy * g->ow + ox) * ad->ps);
-                    if (blk)
-                        memcpy(y + o0, f, sizeof f);
-                    else
-                        for (int l = 0; l < nch; l++)
-                            y[o0 + (size_t)l * (size_t)plane] = f[l];
                 }
             }
         }
@@ -747,7 +623,7 @@ static void fewtiles_run(const nk_step *st, const wino *p, int ith,
     nk_split(p->npad / nr, ith, active, &b, &e);
     if (b >= e)
         return;
-    addr ain = addr_of(st->in[0]), aout = addr_of(st->out[0]);
+    addr ain = addr_of(st->in[0]);
     uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
     base = (base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
     float *v = (float *)base;
@@ -760,9 +636,6 @@ static void fewtiles_run(const nk_step *st, const wino *p, int ith,
     fewtiles_input(p, st->in[0]->data, &ain, mr, v);
     /* Strip by strip, so that a thread done early can take strips from
      * the back of another's share (every thread has all of V). */
-    int64_t lim = st->out[0]->layout == NK_LAYOUT_NCHW8C
-                      ? nk_blk_cb(p->g.m) * NK_BLK
-                      : p->g.m;
     nk_items it;
     nk_items_begin(&it, st->steal, ith, active, b, e);
     int64_t js;
@@ -778,9 +651,9 @@ static void fewtiles_run(const nk_step *st, const wino *p, int ith,
                           (size_t)js * (size_t)nr,
                       (size_t)p->npad, NK_UKR_FIRST | NK_UKR_LAST, &none);
         }
-        int64_t m0 = js * nr, m1 = m0 + nr < lim ? m0 + nr : lim;
+        int64_t m0 = js * nr, m1 = m0 + nr < p->g.m ? m0 + nr : p->g.m;
         if (m0 < m1)
-            fewtiles_output(st, p, mt, xi_m, m0, m1, &aout);
+            fewtiles_output(st, p, mt, xi_m, m0, m1);
     }
 }
 
@@ -798,9 +671,8 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
     const nk_ukr *u = p->ukr;
     int mr = u->mr, nr = u->nr;
     const float *x = st->in[0]->data;
-    float *y = st->out[0]->data;
     int64_t c = g->c, m = g->m, tb = p->tb;
-    addr ain = addr_of(st->in[0]), aout = addr_of(st->out[0]);
+    addr ain = addr_of(st->in[0]);
 
     uintptr_t base = (uintptr_t)st->work + p->slot_bytes * (size_t)ith;
     base = (base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
@@ -849,12 +721,6 @@ void nk_conv_winograd_run(const nk_step *st, int ith, int nth)
             }
         }
         int64_t mend = m1 < m ? m1 : m;
-        if (aout.ps == 1) {
-            output_transform_at(st, p, mb, xi_m, m0, mend, t0, nt, &aout, 1);
-        } else {
-            output_transform_blk(st, p, mb, xi_m, m0, mend, t0, nt, &aout);
-            if (mt == p->mtiles - 1)
-                zero_pad_lanes(p, y, &aout, t0, nt);
-        }
+        output_transform(st, p, mb, xi_m, m0, mend, t0, nt);
     }
 }

@@ -10,9 +10,9 @@
  * with a shorter call instead of padding rows. Tiles come in blocks
  * (their transformed input V and products M sized for L2 where the
  * channel count allows); a task is (block, run of 16-channel strips), and
- * a thread transforms the input of each block it works on. Input and
- * output may also be NCHW (gathered and scattered lane by lane: graph
- * edges, tests). Compiled with -mavx2 -mfma for this file only.
+ * a thread transforms the input of each block it works on. The output
+ * is NCHW8c; the input may also be NCHW (gathered lane by lane: a graph
+ * input read directly). Compiled with -mavx2 -mfma for this file only.
  */
 #include "engine/kernels/blocked.h"
 #include "engine/kernels/conv-fast.h"
@@ -253,7 +253,7 @@ static gemm_fn *const GEMM[MRW + 1] = {NULL,   gemm_1, gemm_2, gemm_3,
 
 /* ---- transforms ------------------------------------------------------ */
 
-/* Where a tensor's elements sit: channel block b of image n starts at
+/* Where the input's elements sit: channel block b of image n starts at
  * n * nstride + b * 8 * hw; lane l of a pixel is ls floats on, the next
  * pixel ps floats on. NCHW8c: (1, 8); NCHW: (hw, 1). */
 typedef struct addr {
@@ -279,14 +279,6 @@ static inline __m256 gather8(const float *q, int64_t ls, int nch)
     for (int l = 0; l < nch; l++)
         f[l] = q[l * ls];
     return _mm256_loadu_ps(f);
-}
-
-static inline void scatter8(float *q, int64_t ls, int nch, __m256 v)
-{
-    float f[NK_BLK];
-    _mm256_storeu_ps(f, v);
-    for (int l = 0; l < nch; l++)
-        q[l * ls] = f[l];
 }
 
 /* V[xi][j][kp] for tiles j < nt of the block starting at tile t0: the 36
@@ -341,8 +333,10 @@ static void input_transform(const winoblk *p, const float *x,
 
 /* Output channel blocks [cb0, cb1) of tiles t0.. t0 + nt from
  * M[xi][j][ldm] (block cb0's first lane at column 0): A^T m A, then bias,
- * residual and activation, one vector per pixel. Padding lanes of a
- * blocked output's last block are written as zeros. */
+ * residual and activation, one vector per pixel. The output is NCHW8c
+ * (the row's layout; a fused residual has the output's layout, see
+ * fuse_residual_adds) and the padding lanes of its last block are
+ * written as zeros. */
 static void output_transform(const nk_step *st, const winoblk *p,
                              const float *mt, int64_t ldm, int64_t cb0,
                              int64_t cb1, int64_t t0, int64_t nt)
@@ -352,8 +346,7 @@ static void output_transform(const nk_step *st, const winoblk *p,
         st->n_in > 2 && st->in[2] ? (const float *)st->in[2]->data : NULL;
     const float *res = st->residual ? st->residual->data : NULL;
     float *y = st->out[0]->data;
-    addr ay = addr_of(st->out[0]);
-    addr ar = res ? addr_of(st->residual) : ay;
+    int64_t nstride = nk_blk_cb(g->m) * NK_BLK * g->oh * g->ow;
     nk_blk_actv act = nk_blk_actv_make(st->act, st->act_a0, st->act_a1);
     int64_t per = p->th * p->tw, plane = g->oh * g->ow;
     size_t xi_m = (size_t)p->tb * (size_t)ldm;
@@ -370,9 +363,9 @@ static void output_transform(const nk_step *st, const winoblk *p,
             int64_t tx = t % p->tw;
             nk_v8f o[4][4];
             nk_winograd_at6(mb + (size_t)j * (size_t)ldm, xi_m, o);
-            float *yb = y + n * ay.nstride + b * NK_BLK * plane;
-            const float *rb =
-                res ? res + n * ar.nstride + b * NK_BLK * plane : NULL;
+            size_t off = (size_t)(n * nstride + b * NK_BLK * plane);
+            float *yb = y + off;
+            const float *rb = res ? res + off : NULL;
             for (int a = 0; a < 4; a++) {
                 int64_t oy = ty * 4 + a;
                 if (oy >= g->oh)
@@ -385,17 +378,12 @@ static void output_transform(const nk_step *st, const winoblk *p,
                     __m256 val = _mm256_add_ps((__m256)o[a][bb], bv);
                     if (rb)
                         val = _mm256_add_ps(
-                            val, ar.blk ? _mm256_loadu_ps(rb + pix * NK_BLK)
-                                        : gather8(rb + pix, ar.ls, nch));
+                            val, _mm256_loadu_ps(rb + pix * NK_BLK));
                     val = nk_blk_act(&act, val);
-                    if (ay.blk) {
-                        if (nch < NK_BLK)
-                            val = _mm256_and_ps(
-                                val, _mm256_castsi256_ps(lanes));
-                        _mm256_storeu_ps(yb + pix * NK_BLK, val);
-                    } else {
-                        scatter8(yb + pix, ay.ls, nch, val);
-                    }
+                    if (nch < NK_BLK)
+                        val = _mm256_and_ps(val,
+                                            _mm256_castsi256_ps(lanes));
+                    _mm256_storeu_ps(yb + pix * NK_BLK, val);
                 }
             }
         }
